@@ -1,0 +1,28 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from catalog.api import errors
+from catalog.bootstrap import Runtime
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    """The HTTP API over an already opened `runtime` (its owner closes it)."""
+    app = FastAPI(
+        title="Product Catalog Service",
+        summary="Products, categories and stock, with reliable background work.",
+        version="0.1.0",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.runtime = runtime
+    errors.install(app)
+    app.add_middleware(errors.BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)
+
+    @app.get("/healthz", tags=["meta"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

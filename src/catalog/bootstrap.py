@@ -1,0 +1,72 @@
+"""The one place that builds concrete backends from `Settings` and wires them together."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from catalog.settings import Settings
+from catalog.store import db
+from catalog.store.embedded import EmbeddedPostgres
+
+log = logging.getLogger(__name__)
+
+
+def configured_database_url(settings: Settings) -> str:
+    if settings.database_url is None:
+        raise ValueError("CATALOG_DATABASE_URL is not set")
+    return db.libpq_url(str(settings.database_url))
+
+
+@contextlib.contextmanager
+def database(settings: Settings) -> Iterator[str]:
+    """The configured PostgreSQL URL, or the embedded server's for as long as the block runs."""
+    if settings.database_url is not None:
+        yield configured_database_url(settings)
+        return
+    server = EmbeddedPostgres(settings.data_dir / "postgres")
+    url = server.start()
+    log.info("embedded PostgreSQL ready at %s", url)
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+@dataclass
+class Runtime:
+    """The wired service: what routes, jobs and commands are handed."""
+
+    settings: Settings
+    database_url: str
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+
+
+@contextlib.asynccontextmanager
+async def runtime(settings: Settings, database_url: str) -> AsyncIterator[Runtime]:
+    engine = db.create_engine(
+        database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+    )
+    try:
+        yield Runtime(
+            settings=settings,
+            database_url=database_url,
+            engine=engine,
+            sessions=db.create_sessionmaker(engine),
+        )
+    finally:
+        await engine.dispose()
+
+
+async def prepare_demo(rt: Runtime) -> None:
+    """Load the demo catalogue if the catalogue is empty (the first start of `catalog serve`)."""
+    from catalog.store import demo
+
+    loaded = await demo.load_demo_if_empty(rt.engine, products=rt.settings.demo_products)
+    if loaded:
+        log.info("loaded the demo catalogue: %d products", loaded)

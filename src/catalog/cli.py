@@ -1,0 +1,78 @@
+"""The `catalog` command: serve, api, worker, migrate, seed, jobs."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from catalog import bootstrap, runner
+from catalog.settings import Settings
+from catalog.store import migrate as migrations
+
+app = typer.Typer(help="Product Catalog Service.", no_args_is_help=True, add_completion=False)
+
+HostOption = Annotated[str | None, typer.Option(help="Interface to listen on [CATALOG_HOST].")]
+PortOption = Annotated[int | None, typer.Option(help="Port to listen on [CATALOG_PORT].")]
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(help="Where the embedded defaults keep their data [CATALOG_DATA_DIR]."),
+]
+
+
+def _settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with the command line's explicit values on top."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    return Settings(**given)
+
+
+def _banner(settings: Settings) -> None:
+    base = f"http://{settings.host}:{settings.port}"
+    typer.echo(f"catalog is serving on {base}")
+    typer.echo(f"  API docs:   {base}/docs")
+    typer.echo("  Stop with Ctrl-C.")
+
+
+@app.command()
+def serve(host: HostOption = None, port: PortOption = None, data_dir: DataDirOption = None) -> None:
+    """Everything in one process: API, dashboard, workers, scheduler and services."""
+    settings = _settings(host=host, port=port, data_dir=data_dir)
+    runner.configure_logging(settings.log_level)
+    with bootstrap.database(settings) as url:
+        migrations.upgrade(url)
+        asyncio.run(
+            runner.run(
+                settings,
+                url,
+                serve_http=True,
+                prepare=bootstrap.prepare_demo if settings.demo_data else None,
+                on_ready=lambda: _banner(settings),
+            )
+        )
+
+
+@app.command()
+def api(host: HostOption = None, port: PortOption = None) -> None:
+    """The API and dashboard only, to run several behind a load balancer."""
+    settings = _settings(host=host, port=port)
+    if settings.database_url is None:
+        raise typer.BadParameter("`catalog api` needs CATALOG_DATABASE_URL", param_hint="env")
+    runner.configure_logging(settings.log_level)
+    url = bootstrap.configured_database_url(settings)
+    asyncio.run(runner.run(settings, url, serve_http=True, on_ready=lambda: _banner(settings)))
+
+
+@app.command()
+def migrate(data_dir: DataDirOption = None) -> None:
+    """Apply the database migrations."""
+    settings = _settings(data_dir=data_dir)
+    runner.configure_logging(settings.log_level)
+    with bootstrap.database(settings) as url:
+        migrations.upgrade(url)
+    typer.echo("database is up to date")
+
+
+def main() -> None:
+    app()

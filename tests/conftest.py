@@ -1,0 +1,82 @@
+"""Shared fixtures: a real PostgreSQL, one migrated template, a fresh database per test.
+
+The server is `CATALOG_TEST_DATABASE_URL` when set (CI sets it to the machine's PostgreSQL);
+otherwise the embedded server under `.catalog/test-postgres`, started for the session.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from catalog.api.app import create_app
+from catalog.bootstrap import Runtime
+from catalog.bootstrap import runtime as open_runtime
+from catalog.settings import Settings
+from catalog.store import db, migrate
+from catalog.store.embedded import EmbeddedPostgres
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    """A URL on the test server's maintenance database."""
+    configured = os.environ.get("CATALOG_TEST_DATABASE_URL")
+    if configured:
+        yield db.libpq_url(configured)
+        return
+    server = EmbeddedPostgres(
+        ROOT / ".catalog" / "test-postgres", database="postgres", fast_unsafe=True
+    )
+    yield server.start()
+    server.stop()
+
+
+def _admin(url: str, sql: str) -> None:
+    with psycopg.connect(db.with_database(url, "postgres"), autocommit=True) as conn:
+        conn.execute(sql)
+
+
+@pytest.fixture(scope="session")
+def template_database(pg_server_url: str) -> Iterator[str]:
+    """A database migrated once per session, cloned by every test."""
+    name = f"catalog_tpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    _admin(pg_server_url, f'CREATE DATABASE "{name}"')
+    migrate.upgrade(db.with_database(pg_server_url, name))
+    yield name
+    _admin(pg_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database_url(pg_server_url: str, template_database: str) -> Iterator[str]:
+    """A fresh, migrated, empty database of the test's own."""
+    name = f"catalog_test_{uuid.uuid4().hex[:12]}"
+    _admin(pg_server_url, f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    yield db.with_database(pg_server_url, name)
+    _admin(pg_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(database_url=database_url, data_dir=tmp_path, demo_data=False)
+
+
+@pytest.fixture
+async def runtime(settings: Settings, database_url: str) -> AsyncIterator[Runtime]:
+    async with open_runtime(settings, database_url) as rt:
+        yield rt
+
+
+@pytest.fixture
+async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the API, in process."""
+    transport = httpx.ASGITransport(app=create_app(runtime))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http
