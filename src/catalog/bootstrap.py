@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from catalog.settings import Settings
 from catalog.store import db
 from catalog.store.embedded import EmbeddedPostgres
+from catalog.work.engine import JobRegistry, WorkEngine
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,23 @@ class Runtime:
     database_url: str
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    work: WorkEngine
+
+
+def job_registries(settings: Settings) -> list[JobRegistry]:
+    """The engine's own maintenance jobs, the catalogue's jobs, and any configured extras."""
+    from catalog import jobs
+    from catalog.work import maintenance
+
+    registries = [maintenance.registry, jobs.registry]
+    for spec in settings.job_modules:
+        module_name, _, attribute = spec.partition(":")
+        module = importlib.import_module(module_name)
+        registry = getattr(module, attribute or "registry")
+        if not isinstance(registry, JobRegistry):
+            raise TypeError(f"{spec} is not a JobRegistry")
+        registries.append(registry)
+    return registries
 
 
 @contextlib.asynccontextmanager
@@ -52,14 +71,22 @@ async def runtime(settings: Settings, database_url: str) -> AsyncIterator[Runtim
     engine = db.create_engine(
         database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
     )
+    work = WorkEngine(
+        database_url,
+        job_registries(settings),
+        pool_max_size=settings.worker_concurrency + settings.db_pool_size,
+    )
+    await work.open()
     try:
         yield Runtime(
             settings=settings,
             database_url=database_url,
             engine=engine,
             sessions=db.create_sessionmaker(engine),
+            work=work,
         )
     finally:
+        await work.close()
         await engine.dispose()
 
 

@@ -11,6 +11,7 @@ import typer
 from catalog import bootstrap, runner
 from catalog.settings import Settings
 from catalog.store import migrate as migrations
+from catalog.work.supervisor import run_background_work
 
 app = typer.Typer(help="Product Catalog Service.", no_args_is_help=True, add_completion=False)
 
@@ -47,6 +48,7 @@ def serve(host: HostOption = None, port: PortOption = None, data_dir: DataDirOpt
                 settings,
                 url,
                 serve_http=True,
+                work=run_background_work,
                 prepare=bootstrap.prepare_demo if settings.demo_data else None,
                 on_ready=lambda: _banner(settings),
             )
@@ -62,6 +64,31 @@ def api(host: HostOption = None, port: PortOption = None) -> None:
     runner.configure_logging(settings.log_level)
     url = bootstrap.configured_database_url(settings)
     asyncio.run(runner.run(settings, url, serve_http=True, on_ready=lambda: _banner(settings)))
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, help="Jobs run at once [CATALOG_WORKER_CONCURRENCY, default 5]."),
+    ] = None,
+    queues: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated queues to take jobs from [default: all]."),
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Job workers, the scheduler and the background services (no HTTP)."""
+    settings = _settings(data_dir=data_dir)
+    runner.configure_logging(settings.log_level)
+    wanted = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
+
+    async def work(rt: bootstrap.Runtime, stop: asyncio.Event) -> None:
+        await run_background_work(rt, stop, concurrency=concurrency, queues=wanted)
+
+    with bootstrap.database(settings) as url:
+        migrations.upgrade(url)
+        asyncio.run(runner.run(settings, url, serve_http=False, work=work))
 
 
 @app.command()

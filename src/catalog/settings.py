@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, PostgresDsn
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,3 +38,31 @@ class Settings(BaseSettings):
     # Database pool.
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
+
+    # Job workers.
+    worker_concurrency: int = Field(default=5, ge=1, le=200)
+    worker_queues: list[str] | None = None  # None: every queue
+    shutdown_grace_s: float = Field(default=30.0, ge=0)
+    worker_heartbeat_s: float = Field(default=5.0, gt=0)
+    # A worker silent this long is dead: its jobs are requeued (or failed) by the sweep.
+    worker_stalled_after_s: float = Field(default=20.0, gt=0)
+    recovery_interval_s: float = Field(default=5.0, gt=0)
+    worker_poll_s: float = Field(default=2.0, gt=0)
+    # Extra job registries to load, as "module:attribute" (tests and extensions).
+    job_modules: list[str] = []
+
+    # Journal retention.
+    retention_succeeded_h: float = Field(default=24.0, gt=0)
+    retention_failed_d: float = Field(default=14.0, gt=0)
+    retention_batch_size: int = Field(default=1000, ge=1)
+
+    # Recurring schedules: per-id overrides of the defaults declared in code, e.g.
+    # CATALOG_SCHEDULES='{"daily-analytics": {"cron": "0 3 * * *", "timezone": "Europe/Berlin"}}'
+    schedules: dict[str, dict[str, Any]] = {}
+    # A missed slot younger than this gets its one catch-up run under misfire=run_once.
+    misfire_grace_s: float = Field(default=3600.0, ge=0)
+    scheduler_enabled: bool = True
+
+    # Background services: how often a standby instance tries to take over a service.
+    service_takeover_s: float = Field(default=3.0, gt=0)
+    services_enabled: bool = True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from catalog.api import errors
+from catalog.api import backgroundjobs, errors, recurring, services
 from catalog.bootstrap import Runtime
 
 
@@ -20,6 +20,10 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     errors.install(app)
     app.add_middleware(errors.BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)
+
+    app.include_router(backgroundjobs.router)
+    app.include_router(recurring.router)
+    app.include_router(services.router)
 
     @app.get("/healthz", tags=["meta"])
     async def healthz() -> dict[str, str]:

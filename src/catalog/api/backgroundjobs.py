@@ -1,0 +1,7 @@
+"""Management API: jobs, workers and statistics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api/backgroundjobs", tags=["background jobs"])

@@ -1,0 +1,1 @@
+"""The engine room: jobs on Procrastinate, recurring schedules, background services, journal."""

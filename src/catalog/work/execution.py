@@ -1,0 +1,125 @@
+"""One run of a job: timeout, cancellation, shutdown, and the journal entry it leaves."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from procrastinate import JobContext as ProcrastinateContext
+from procrastinate.job_context import AbortReason
+
+from catalog.work import journal
+from catalog.work.context import JobContext
+from catalog.work.engine import JobDefinition
+from catalog.work.journal import Outcome, RunRecord
+from catalog.work.policy import JobTimeout, WorkerShutdown
+
+log = logging.getLogger(__name__)
+
+Runner = Callable[..., Awaitable[Any]]
+
+
+def runner_for(definition: JobDefinition) -> Runner:
+    """The coroutine Procrastinate calls for `definition` (registered with pass_context)."""
+
+    async def run(pctx: ProcrastinateContext, **kwargs: Any) -> Any:
+        return await _run(definition, pctx, kwargs)
+
+    run.__name__ = run.__qualname__ = f"run_{definition.name.replace('-', '_')}"
+    return run
+
+
+async def _run(
+    definition: JobDefinition, pctx: ProcrastinateContext, kwargs: dict[str, Any]
+) -> Any:
+    job = pctx.job
+    assert job.id is not None
+    scheduled_at = kwargs.get("scheduled_at")
+    if isinstance(scheduled_at, str):
+        scheduled_at = datetime.fromisoformat(scheduled_at)
+        kwargs = {**kwargs, "scheduled_at": scheduled_at}
+    ctx = JobContext(
+        job_id=job.id,
+        task=definition.name,
+        attempt=job.attempts + 1,
+        worker=pctx.worker_name or "worker",
+        runtime=pctx.additional_context["runtime"],
+        scheduled_at=scheduled_at if isinstance(scheduled_at, datetime) else None,
+        _procrastinate=pctx,
+    )
+    started_at = datetime.fromtimestamp(pctx.start_timestamp, UTC)
+
+    def record(
+        outcome: Outcome, *, result: Any = None, error: BaseException | None = None
+    ) -> RunRecord:
+        finished_at = datetime.now(UTC)
+        if error is None:
+            return RunRecord(
+                job_id=ctx.job_id,
+                attempt=ctx.attempt,
+                worker=ctx.worker,
+                started_at=started_at,
+                finished_at=finished_at,
+                outcome=outcome,
+                result=journal.summarise(result),
+            )
+        return RunRecord.failure(
+            error,
+            job_id=ctx.job_id,
+            attempt=ctx.attempt,
+            worker=ctx.worker,
+            started_at=started_at,
+            finished_at=finished_at,
+            outcome=outcome,
+        )
+
+    timeout_s = definition.policy.timeout_s
+    try:
+        async with asyncio.timeout(timeout_s) as deadline:
+            result = await definition.func(ctx, **kwargs)
+    except TimeoutError as exc:
+        if not deadline.expired():
+            await _journal(ctx, record(_failure_outcome(definition, exc, ctx.attempt), error=exc))
+            raise
+        timeout = JobTimeout(f"{definition.name} ran past its timeout of {timeout_s:g} s")
+        await _journal(ctx, record(Outcome.TIMEOUT, error=timeout))
+        raise timeout from None
+    except asyncio.CancelledError as exc:
+        reason = pctx.abort_reason()
+        if reason is AbortReason.SHUTDOWN:
+            interrupted = WorkerShutdown(f"worker {ctx.worker} shut down during the run")
+            await _journal(ctx, record(Outcome.INTERRUPTED, error=interrupted))
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            # Not a CancelledError any more: Procrastinate then asks the retry policy, which
+            # requeues a WorkerShutdown at once.
+            raise interrupted from None
+        await _journal(ctx, record(Outcome.CANCELLED, error=exc))
+        raise
+    except Exception as exc:
+        await _journal(ctx, record(_failure_outcome(definition, exc, ctx.attempt), error=exc))
+        raise
+    await _journal(ctx, record(Outcome.SUCCEEDED, result=result))
+    return result
+
+
+def _failure_outcome(definition: JobDefinition, error: BaseException, attempt: int) -> Outcome:
+    if definition.policy.retry.retries_after(error, runs_so_far=attempt):
+        return Outcome.RETRYING
+    return Outcome.FAILED
+
+
+async def _journal(ctx: JobContext, run: RunRecord) -> None:
+    async def write() -> None:
+        async with ctx.runtime.work.pool.connection() as conn:
+            await journal.record_run(conn, run)
+
+    try:
+        # Shielded: a cancellation arriving now must not lose the record of the run.
+        await asyncio.shield(write())
+    except Exception:
+        log.exception("could not journal run %s of job %s", run.attempt, run.job_id)

@@ -1,0 +1,117 @@
+"""The job journal: one row per run, log lines and progress written by the job."""
+
+from __future__ import annotations
+
+import dataclasses
+import traceback as tb
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import psycopg
+
+RESULT_MAX_CHARS = 2000
+MESSAGE_MAX_CHARS = 4000
+TRACEBACK_MAX_CHARS = 20000
+
+
+class Outcome(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # and no attempt is left
+    RETRYING = "retrying"  # failed, another attempt is scheduled
+    TIMEOUT = "timeout"  # ran past its timeout (retried if attempts remain)
+    CANCELLED = "cancelled"  # an operator asked it to stop
+    INTERRUPTED = "interrupted"  # its worker shut down; requeued
+    CRASHED = "crashed"  # its worker died; found by the recovery sweep
+
+
+@dataclasses.dataclass(frozen=True)
+class RunRecord:
+    job_id: int
+    attempt: int
+    worker: str | None
+    started_at: datetime
+    finished_at: datetime
+    outcome: Outcome
+    result: str | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    traceback: str | None = None
+
+    @classmethod
+    def failure(
+        cls,
+        error: BaseException,
+        *,
+        job_id: int,
+        attempt: int,
+        worker: str | None,
+        started_at: datetime,
+        finished_at: datetime,
+        outcome: Outcome,
+    ) -> RunRecord:
+        return cls(
+            job_id=job_id,
+            attempt=attempt,
+            worker=worker,
+            started_at=started_at,
+            finished_at=finished_at,
+            outcome=outcome,
+            error_type=type(error).__qualname__,
+            error_message=str(error)[:MESSAGE_MAX_CHARS],
+            traceback="".join(tb.format_exception(error))[-TRACEBACK_MAX_CHARS:],
+        )
+
+
+def summarise(result: Any) -> str | None:
+    """A short text for the journal of whatever a job returned."""
+    if result is None:
+        return None
+    return str(result)[:RESULT_MAX_CHARS]
+
+
+async def record_run(conn: psycopg.AsyncConnection[Any], run: RunRecord) -> None:
+    # ON CONFLICT: the recovery sweep may have journaled this attempt as crashed while a
+    # worker that was only slow, not dead, went on to finish it; the worker knows better.
+    await conn.execute(
+        """
+        INSERT INTO work_job_runs (job_id, attempt, worker, started_at, finished_at, outcome,
+                                   result, error_type, error_message, traceback)
+        VALUES (%(job_id)s, %(attempt)s, %(worker)s, %(started_at)s, %(finished_at)s,
+                %(outcome)s, %(result)s, %(error_type)s, %(error_message)s, %(traceback)s)
+        ON CONFLICT (job_id, attempt) DO UPDATE SET
+            worker = EXCLUDED.worker, started_at = EXCLUDED.started_at,
+            finished_at = EXCLUDED.finished_at, outcome = EXCLUDED.outcome,
+            result = EXCLUDED.result, error_type = EXCLUDED.error_type,
+            error_message = EXCLUDED.error_message, traceback = EXCLUDED.traceback
+        """,
+        dataclasses.asdict(run) | {"outcome": str(run.outcome)},
+    )
+
+
+async def write_log(
+    conn: psycopg.AsyncConnection[Any], *, job_id: int, attempt: int, level: str, message: str
+) -> None:
+    await conn.execute(
+        "INSERT INTO work_job_logs (job_id, attempt, level, message) VALUES (%s, %s, %s, %s)",
+        (job_id, attempt, level, message[:MESSAGE_MAX_CHARS]),
+    )
+
+
+async def write_progress(
+    conn: psycopg.AsyncConnection[Any],
+    *,
+    job_id: int,
+    attempt: int,
+    done: int,
+    total: int | None,
+) -> None:
+    await conn.execute(
+        """
+        INSERT INTO work_job_progress (job_id, attempt, done, total)
+        VALUES (%s, %s, %s, %s)
+        ON CONFLICT (job_id) DO UPDATE SET attempt = EXCLUDED.attempt, done = EXCLUDED.done,
+            total = EXCLUDED.total, updated_at = clock_timestamp()
+        """,
+        (job_id, attempt, done, total),
+    )

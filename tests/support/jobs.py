@@ -1,0 +1,102 @@
+"""Jobs used by the engine's tests, loaded into workers with CATALOG_JOB_MODULES."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from datetime import datetime
+from typing import Any
+
+from catalog.work.context import JobContext
+from catalog.work.engine import JobRegistry
+from catalog.work.policy import Overlap, RetryPolicy
+
+registry = JobRegistry()
+
+FAST_RETRIES = RetryPolicy(attempts=3, backoff_s=0.2, max_backoff_s=1, jitter=0.1)
+
+
+class Flaky(Exception):
+    pass
+
+
+@registry.job("test-noop")
+async def noop(ctx: JobContext) -> None:
+    """Does nothing; for throughput."""
+
+
+@registry.job("test-echo")
+async def echo(ctx: JobContext, *, value: Any) -> Any:
+    """Returns its argument."""
+    return value
+
+
+@registry.job("test-flaky", retry=FAST_RETRIES)
+async def flaky(ctx: JobContext, *, failures: int) -> str:
+    """Fails its first `failures` runs, then succeeds."""
+    if ctx.attempt <= failures:
+        raise Flaky(f"failing attempt {ctx.attempt}")
+    return f"succeeded on attempt {ctx.attempt}"
+
+
+@registry.job(
+    "test-picky",
+    retry=RetryPolicy(attempts=5, backoff_s=0.1, retry_on=(Flaky,)),
+)
+async def picky(ctx: JobContext, *, error: str) -> None:
+    """Raises Flaky (retried) or ValueError (not retried)."""
+    raise Flaky("again") if error == "flaky" else ValueError("bad input")
+
+
+@registry.job("test-sleep")
+async def sleep(ctx: JobContext, *, seconds: float, steps: int = 10) -> str:
+    """Sleeps in steps, logging and reporting progress; stops when asked."""
+    for step in range(steps):
+        ctx.check_stop()
+        await ctx.log(f"step {step + 1} of {steps}")
+        await ctx.progress(step + 1, steps)
+        await asyncio.sleep(seconds / steps)
+    return "slept"
+
+
+@registry.job("test-timeout", timeout_s=0.5)
+async def too_slow(ctx: JobContext) -> None:
+    """Runs past its timeout."""
+    await asyncio.sleep(30)
+
+
+@registry.job("test-locked", lock="test-locked")
+async def locked(ctx: JobContext, *, seconds: float) -> str:
+    """Holds the lock for `seconds`."""
+    await asyncio.sleep(seconds)
+    return "done"
+
+
+@registry.job("test-skip", lock="test-skip", overlap=Overlap.SKIP)
+async def skipping(ctx: JobContext, *, seconds: float) -> str:
+    """A second trigger while this runs is skipped."""
+    await asyncio.sleep(seconds)
+    return "done"
+
+
+@registry.job("test-slow-first", retry=FAST_RETRIES)
+async def slow_first(ctx: JobContext, *, seconds: float) -> str:
+    """Long on its first attempt (to be killed mid-way), quick afterwards."""
+    if ctx.attempt == 1:
+        await ctx.log("first attempt: going to sleep")
+        await asyncio.sleep(seconds)
+    return f"finished on attempt {ctx.attempt}"
+
+
+@registry.job("test-kill-worker", retry=FAST_RETRIES)
+async def kill_worker(ctx: JobContext) -> None:
+    """Kills its own worker process, every time."""
+    await ctx.log("killing my worker")
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@registry.job("test-scheduled")
+async def scheduled(ctx: JobContext, *, scheduled_at: datetime) -> str:
+    """Returns the slot it was scheduled for."""
+    return scheduled_at.isoformat()
