@@ -1,7 +1,251 @@
-"""Management API: jobs, workers and statistics."""
+"""Management API: jobs, workers and statistics, under /api/backgroundjobs."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from catalog.api.deps import RuntimeDep
+from catalog.bootstrap import Runtime
+from catalog.work import control, monitor
+from catalog.work.monitor import JobState
+from catalog.work.policy import describe
 
 router = APIRouter(prefix="/api/backgroundjobs", tags=["background jobs"])
+
+JobId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The job's id.")]
+MAX_PAGE = 200
+
+
+class JobOut(BaseModel):
+    id: int
+    task: str
+    queue: str
+    state: JobState
+    args: dict[str, Any]
+    attempts: int
+    priority: int
+    lock: str | None
+    created_at: datetime | None
+    scheduled_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_s: float | None
+    error: str | None
+    worker: str | None
+    recurring_id: str | None = Field(description="The recurring job that created it, if any.")
+    slot: datetime | None = Field(description="The schedule time it belongs to, if any.")
+    cancel_requested: bool
+
+
+class RunOut(BaseModel):
+    attempt: int
+    worker: str | None
+    started_at: datetime
+    finished_at: datetime
+    duration_s: float
+    outcome: str
+    result: str | None
+    error_type: str | None
+    error_message: str | None
+    traceback: str | None
+
+
+class LogOut(BaseModel):
+    at: datetime
+    attempt: int
+    level: str
+    message: str
+
+
+class ProgressOut(BaseModel):
+    attempt: int
+    done: int
+    total: int | None
+    updated_at: datetime
+
+
+class JobDetailOut(JobOut):
+    runs: list[RunOut] = Field(description="The journal: one entry per run, oldest first.")
+    logs: list[LogOut]
+    progress: ProgressOut | None
+
+
+class JobPageOut(BaseModel):
+    items: list[JobOut]
+    next_cursor: str | None
+
+
+class EnqueueIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    task: str = Field(min_length=1, max_length=128)
+    args: dict[str, Any] = Field(default_factory=dict)
+    delay_s: float | None = Field(default=None, ge=0, le=366 * 86400)
+    run_at: datetime | None = None
+    priority: int | None = Field(default=None, ge=-1000, le=1000)
+
+
+class EnqueueOut(BaseModel):
+    job_id: int
+    skipped: bool = Field(description="True when a run of this locked job was already queued.")
+    job: JobOut
+
+
+class WorkerOut(BaseModel):
+    id: int
+    name: str
+    host: str
+    pid: int
+    concurrency: int
+    queues: list[str] | None
+    started_at: datetime
+    last_heartbeat: datetime
+    heartbeat_age_s: float
+    running_jobs: int
+
+
+class ThroughputOut(BaseModel):
+    minute: datetime
+    succeeded: int
+    failed: int
+
+
+class StatsOut(BaseModel):
+    counts: dict[JobState, int]
+    throughput: list[ThroughputOut] = Field(description="Finished jobs per minute, last hour.")
+    workers: int
+
+
+class TaskOut(BaseModel):
+    name: str
+    summary: str
+    policy: dict[str, Any]
+    schedule: str | None
+
+
+def _job_out(job: monitor.Job) -> JobOut:
+    return JobOut.model_validate(job, from_attributes=True)
+
+
+def _decode_cursor(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    if not cursor.isdigit() or not 0 < int(cursor) < 2**63:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"malformed cursor {cursor[:40]!r}")
+    return int(cursor)
+
+
+@router.get("/jobs", summary="List jobs, newest first", response_model=JobPageOut)
+async def list_jobs(
+    rt: RuntimeDep,
+    state: JobState | None = None,
+    task: Annotated[str | None, Query(max_length=128)] = None,
+    queue: Annotated[str | None, Query(max_length=128)] = None,
+    cursor: Annotated[str | None, Query(max_length=40, description="next_cursor of a page")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+) -> JobPageOut:
+    before = _decode_cursor(cursor)
+    async with rt.work.pool.connection() as conn:
+        page = await monitor.list_jobs(
+            conn, state=state, task=task, queue=queue, before_id=before, limit=limit
+        )
+    next_cursor = str(page.next_before_id) if page.next_before_id else None
+    return JobPageOut(items=[_job_out(job) for job in page.items], next_cursor=next_cursor)
+
+
+@router.post(
+    "/jobs",
+    summary="Enqueue a job now, after a delay, or at a time",
+    status_code=status.HTTP_201_CREATED,
+    response_model=EnqueueOut,
+)
+async def enqueue_job(rt: RuntimeDep, body: EnqueueIn) -> EnqueueOut:
+    run_at = body.run_at
+    if body.delay_s is not None and run_at is not None:
+        raise HTTPException(422, "give delay_s or run_at, not both")
+    if body.delay_s is not None:
+        run_at = datetime.now(UTC) + timedelta(seconds=body.delay_s)
+    if run_at is not None and run_at.utcoffset() is None:
+        raise HTTPException(422, "run_at needs a time zone offset, e.g. 2026-01-01T08:00:00Z")
+    result = await rt.work.enqueue(
+        body.task, kwargs=body.args, schedule_at=run_at, priority=body.priority
+    )
+    return EnqueueOut(
+        job_id=result.job_id, skipped=result.skipped, job=await _get(rt, result.job_id)
+    )
+
+
+@router.get("/jobs/{job_id}", summary="A job with its journal and logs")
+async def get_job(rt: RuntimeDep, job_id: JobId) -> JobDetailOut:
+    async with rt.work.pool.connection() as conn:
+        detail = await monitor.get_job_detail(conn, job_id)
+    return JobDetailOut(
+        **_job_out(detail.job).model_dump(),
+        runs=[RunOut.model_validate(run, from_attributes=True) for run in detail.runs],
+        logs=[LogOut.model_validate(line, from_attributes=True) for line in detail.logs],
+        progress=(
+            ProgressOut.model_validate(detail.progress, from_attributes=True)
+            if detail.progress
+            else None
+        ),
+    )
+
+
+@router.post("/jobs/{job_id}/retry", summary="Run a finished job again")
+async def retry_job(rt: RuntimeDep, job_id: JobId) -> JobOut:
+    async with rt.work.pool.connection() as conn, conn.transaction():
+        return _job_out(await control.retry(conn, job_id))
+
+
+@router.post("/jobs/{job_id}/cancel", summary="Cancel a waiting job or stop a running one")
+async def cancel_job(rt: RuntimeDep, job_id: JobId) -> JobOut:
+    async with rt.work.pool.connection() as conn, conn.transaction():
+        return _job_out(await control.cancel(conn, job_id))
+
+
+@router.delete("/jobs/{job_id}", summary="Delete a job (kept, marked deleted, until pruned)")
+async def delete_job(rt: RuntimeDep, job_id: JobId) -> JobOut:
+    async with rt.work.pool.connection() as conn, conn.transaction():
+        return _job_out(await control.delete(conn, job_id))
+
+
+@router.get("/workers", summary="Workers with their heartbeats")
+async def list_workers(rt: RuntimeDep) -> list[WorkerOut]:
+    async with rt.work.pool.connection() as conn:
+        workers = await monitor.list_workers(conn)
+    return [WorkerOut.model_validate(w, from_attributes=True) for w in workers]
+
+
+@router.get("/stats", summary="Jobs per state and throughput per minute over the last hour")
+async def get_stats(rt: RuntimeDep) -> StatsOut:
+    async with rt.work.pool.connection() as conn:
+        stats = await monitor.stats(conn)
+    return StatsOut(
+        counts=stats.counts,
+        throughput=[
+            ThroughputOut.model_validate(t, from_attributes=True) for t in stats.throughput
+        ],
+        workers=stats.workers,
+    )
+
+
+@router.get("/tasks", summary="The jobs this service declares, with their policies")
+async def list_tasks(rt: RuntimeDep) -> list[TaskOut]:
+    return [
+        TaskOut(
+            name=d.name,
+            summary=d.summary,
+            policy=describe(d.policy),
+            schedule=f"{d.schedule.cron} ({d.schedule.tz})" if d.schedule else None,
+        )
+        for d in sorted(rt.work.definitions.values(), key=lambda d: d.name)
+    ]
+
+
+async def _get(rt: Runtime, job_id: int) -> JobOut:
+    async with rt.work.pool.connection() as conn:
+        return _job_out(await monitor.get_job(conn, job_id))

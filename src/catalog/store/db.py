@@ -41,6 +41,8 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
         pool_pre_ping=True,
         # Survive a PostgreSQL restart: stale connections are recycled, not reused.
         pool_recycle=1800,
+        # Timestamps come back in UTC, as the API promises them.
+        connect_args={"options": "-c TimeZone=UTC", "application_name": "catalog"},
     )
 
 

@@ -168,7 +168,8 @@ class WorkEngine:
             conninfo=database_url,
             min_size=1,
             max_size=pool_max_size,
-            kwargs={"application_name": "catalog-jobs"},
+            # Timestamps come back in UTC, as the API promises them.
+            kwargs={"application_name": "catalog-jobs", "options": "-c TimeZone=UTC"},
         )
         self.app = procrastinate.App(connector=self.connector)
         for definition in self.definitions.values():

@@ -35,11 +35,20 @@ class Recovered:
     requeued: bool  # False: failed for good, its attempts used up
 
 
+DEAD_WORKER_MEMORY = "1 day"  # how long a dead worker's name is kept for the journal
+
+
 async def prune_dead_workers(conn: psycopg.AsyncConnection[Any], *, stalled_after_s: float) -> int:
+    """Forget workers silent for `stalled_after_s`; their names stay a while for the journal."""
     cur = await conn.execute(
         "DELETE FROM procrastinate_workers"
         " WHERE last_heartbeat < now() - make_interval(secs => %s)",
         (stalled_after_s,),
+    )
+    await conn.execute(
+        "DELETE FROM work_workers w WHERE started_at < now() - %s::interval"
+        " AND NOT EXISTS (SELECT 1 FROM procrastinate_workers p WHERE p.id = w.id)",
+        (DEAD_WORKER_MEMORY,),
     )
     return cur.rowcount
 

@@ -101,11 +101,12 @@ class JobWorker:
             await asyncio.sleep(settings.recovery_interval_s)
             try:
                 async with self.runtime.work.pool.connection() as conn:
-                    await recovery.prune_dead_workers(
-                        conn, stalled_after_s=settings.worker_stalled_after_s
-                    )
                     await recovery.sweep(
                         conn, definitions, stalled_after_s=settings.worker_stalled_after_s
+                    )
+                async with self.runtime.work.pool.connection() as conn:
+                    await recovery.prune_dead_workers(
+                        conn, stalled_after_s=settings.worker_stalled_after_s
                     )
             except Exception:
                 # The database may be restarting; the next sweep tries again.

@@ -14,9 +14,11 @@ branch_labels = None
 depends_on = None
 
 SCHEMA = """
--- Procrastinate knows a worker by a number; we add who and where it is.
+-- Procrastinate knows a worker by a number; we add who and where it is. No foreign key: the
+-- name must outlive Procrastinate's row (pruned once the worker dies) so that the journal can
+-- say whose death lost a run. Rows of long-dead workers are pruned by the recovery sweep.
 CREATE TABLE work_workers (
-    id           bigint PRIMARY KEY REFERENCES procrastinate_workers(id) ON DELETE CASCADE,
+    id           bigint PRIMARY KEY,
     name         text NOT NULL,
     host         text NOT NULL,
     pid          integer NOT NULL,
