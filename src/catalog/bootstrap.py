@@ -74,7 +74,7 @@ async def runtime(settings: Settings, database_url: str) -> AsyncIterator[Runtim
     work = WorkEngine(
         database_url,
         job_registries(settings),
-        pool_max_size=settings.worker_concurrency + settings.db_pool_size,
+        pool_max_size=2 * settings.worker_concurrency + settings.db_pool_size,
     )
     await work.open()
     try:

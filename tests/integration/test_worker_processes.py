@@ -125,7 +125,8 @@ async def test_sigterm_lets_a_short_job_finish_and_exits_cleanly(
     worker = start_worker(database_url, tmp_path, name="w", shutdown_grace_s=10)
     processes.append(worker)
     worker.wait_for_log(STARTED)
-    enqueued = await runtime.work.enqueue("test-sleep", kwargs={"seconds": 2, "steps": 4})
+    # A job that never checks should_stop(): the worker waits for it, within the grace.
+    enqueued = await runtime.work.enqueue("test-locked", kwargs={"seconds": 2})
     await wait_for(runtime, enqueued.job_id, "doing", timeout_s=20)
 
     worker.signal(signal.SIGTERM)
@@ -176,3 +177,24 @@ async def test_runs_of_a_locked_job_never_overlap_across_workers(
     )
     for (_, end), (next_start, _) in itertools.pairwise(intervals):
         assert next_start >= end, f"runs overlap: {intervals}"
+
+
+async def test_sigterm_stops_a_cooperative_job_at_its_next_check_and_requeues_it(
+    runtime: Runtime, database_url: str, tmp_path: Path, processes: list[CatalogProcess]
+) -> None:
+    worker = start_worker(database_url, tmp_path, name="w", shutdown_grace_s=60)
+    processes.append(worker)
+    worker.wait_for_log(STARTED)
+    enqueued = await runtime.work.enqueue("test-sleep", kwargs={"seconds": 120, "steps": 240})
+    await wait_for(runtime, enqueued.job_id, "doing", timeout_s=20)
+
+    signalled = time.monotonic()
+    worker.signal(signal.SIGTERM)
+
+    # Well inside the 60 s grace: the job stopped at a check instead of being waited for.
+    assert await asyncio.to_thread(worker.wait, 30) == 0
+    assert time.monotonic() - signalled < 30
+    assert (await job(runtime, enqueued.job_id))["status"] == "todo"
+    (run,) = await runs(runtime, enqueued.job_id)
+    assert run["outcome"] == "interrupted"
+    assert run["error_type"] == "WorkerShutdown"

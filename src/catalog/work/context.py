@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -10,8 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg_pool
 from procrastinate import JobContext as ProcrastinateContext
+from procrastinate.job_context import AbortReason
 
 from catalog.work import journal
+from catalog.work.policy import WorkerShutdown
 
 if TYPE_CHECKING:
     from catalog.bootstrap import Runtime
@@ -22,7 +25,7 @@ PROGRESS_MIN_INTERVAL_S = 1.0  # progress is stored at most this often, and alwa
 
 
 class JobCancelled(Exception):
-    """Raised by `JobContext.check_stop` when the job was asked to stop."""
+    """Raised by `JobContext.check_stop` when an operator cancelled the job."""
 
 
 @dataclass
@@ -36,16 +39,25 @@ class JobContext:
     runtime: Runtime
     scheduled_at: datetime | None
     _procrastinate: ProcrastinateContext = field(repr=False)
+    # Set when the worker begins to shut down.
+    _stopping: asyncio.Event | None = field(default=None, repr=False)
     _progress_written_at: float = field(default=0.0, repr=False)
 
     def should_stop(self) -> bool:
-        """True once an operator cancelled the job or its worker is shutting down."""
-        return bool(self._procrastinate.should_abort())
+        """True once an operator cancelled the job or its worker began shutting down."""
+        shutting_down = self._stopping is not None and self._stopping.is_set()
+        return shutting_down or bool(self._procrastinate.should_abort())
 
     def check_stop(self) -> None:
-        """Raise `JobCancelled` if the job should stop; call it between units of work."""
+        """Stop at a safe point if asked: call it between units of work.
+
+        Raises `JobCancelled` (the job ends cancelled) when an operator cancelled it, and
+        `WorkerShutdown` (the job is requeued at once) when its worker is shutting down.
+        """
+        if self._procrastinate.abort_reason() is AbortReason.USER_REQUEST:
+            raise JobCancelled(f"job {self.job_id} was cancelled")
         if self.should_stop():
-            raise JobCancelled(f"job {self.job_id} was asked to stop")
+            raise WorkerShutdown(f"worker {self.worker} is shutting down")
 
     async def log(self, message: str, *, level: str = "info") -> None:
         """Store a log line with this run; readable from the API while the job runs."""

@@ -25,6 +25,7 @@ import psycopg_pool
 from procrastinate.exceptions import AlreadyEnqueued
 
 from catalog.domain.errors import InvalidInput, NotFound
+from catalog.work.journal import JournalingJobManager
 from catalog.work.policy import JobPolicy, Overlap, PolicyRetryStrategy, Queue, RetryPolicy
 
 JobFunc = Callable[..., Awaitable[Any]]
@@ -172,6 +173,8 @@ class WorkEngine:
             kwargs={"application_name": "catalog-jobs", "options": "-c TimeZone=UTC"},
         )
         self.app = procrastinate.App(connector=self.connector)
+        self.journal = JournalingJobManager(self.connector)
+        self.app.job_manager = self.journal
         for definition in self.definitions.values():
             self.app.task(
                 name=definition.name,

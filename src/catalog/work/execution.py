@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from procrastinate import JobContext as ProcrastinateContext
+from procrastinate.exceptions import JobAborted
 from procrastinate.job_context import AbortReason
 
 from catalog.work import journal
-from catalog.work.context import JobContext
+from catalog.work.context import JobCancelled, JobContext
 from catalog.work.engine import JobDefinition
 from catalog.work.journal import Outcome, RunRecord
 from catalog.work.policy import JobTimeout, WorkerShutdown
-
-log = logging.getLogger(__name__)
 
 Runner = Callable[..., Awaitable[Any]]
 
@@ -49,6 +47,7 @@ async def _run(
         runtime=pctx.additional_context["runtime"],
         scheduled_at=scheduled_at if isinstance(scheduled_at, datetime) else None,
         _procrastinate=pctx,
+        _stopping=pctx.additional_context.get("stopping"),
     )
     started_at = datetime.fromtimestamp(pctx.start_timestamp, UTC)
 
@@ -82,28 +81,35 @@ async def _run(
             result = await definition.func(ctx, **kwargs)
     except TimeoutError as exc:
         if not deadline.expired():
-            await _journal(ctx, record(_failure_outcome(definition, exc, ctx.attempt), error=exc))
+            _journal(ctx, record(_failure_outcome(definition, exc, ctx.attempt), error=exc))
             raise
         timeout = JobTimeout(f"{definition.name} ran past its timeout of {timeout_s:g} s")
-        await _journal(ctx, record(Outcome.TIMEOUT, error=timeout))
+        _journal(ctx, record(Outcome.TIMEOUT, error=timeout))
         raise timeout from None
     except asyncio.CancelledError as exc:
         reason = pctx.abort_reason()
         if reason is AbortReason.SHUTDOWN:
             interrupted = WorkerShutdown(f"worker {ctx.worker} shut down during the run")
-            await _journal(ctx, record(Outcome.INTERRUPTED, error=interrupted))
+            _journal(ctx, record(Outcome.INTERRUPTED, error=interrupted))
             task = asyncio.current_task()
             if task is not None:
                 task.uncancel()
             # Not a CancelledError any more: Procrastinate then asks the retry policy, which
             # requeues a WorkerShutdown at once.
             raise interrupted from None
-        await _journal(ctx, record(Outcome.CANCELLED, error=exc))
+        _journal(ctx, record(Outcome.CANCELLED, error=exc))
+        raise
+    except JobCancelled as exc:
+        _journal(ctx, record(Outcome.CANCELLED, error=exc))
+        # JobAborted: Procrastinate ends the job as aborted (our "cancelled"), never retried.
+        raise JobAborted(str(exc)) from None
+    except WorkerShutdown as exc:
+        _journal(ctx, record(Outcome.INTERRUPTED, error=exc))
         raise
     except Exception as exc:
-        await _journal(ctx, record(_failure_outcome(definition, exc, ctx.attempt), error=exc))
+        _journal(ctx, record(_failure_outcome(definition, exc, ctx.attempt), error=exc))
         raise
-    await _journal(ctx, record(Outcome.SUCCEEDED, result=result))
+    _journal(ctx, record(Outcome.SUCCEEDED, result=result))
     return result
 
 
@@ -113,13 +119,6 @@ def _failure_outcome(definition: JobDefinition, error: BaseException, attempt: i
     return Outcome.FAILED
 
 
-async def _journal(ctx: JobContext, run: RunRecord) -> None:
-    async def write() -> None:
-        async with ctx.runtime.work.pool.connection() as conn:
-            await journal.record_run(conn, run)
-
-    try:
-        # Shielded: a cancellation arriving now must not lose the record of the run.
-        await asyncio.shield(write())
-    except Exception:
-        log.exception("could not journal run %s of job %s", run.attempt, run.job_id)
+def _journal(ctx: JobContext, run: RunRecord) -> None:
+    # Written by the worker together with the job's new status (JournalingJobManager).
+    ctx.runtime.work.journal.pending[run.job_id] = run

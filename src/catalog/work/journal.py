@@ -1,4 +1,9 @@
-"""The job journal: one row per run, log lines and progress written by the job."""
+"""The job journal: one row per run, log lines and progress written by the job.
+
+A run's row is written by the same statement that records the job's new status in Procrastinate
+(`JournalingJobManager`), so the journal and the job never disagree and journaling costs no
+extra round trip.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ from enum import StrEnum
 from typing import Any
 
 import psycopg
+from procrastinate.jobs import Status
+from procrastinate.manager import JobManager
 
 RESULT_MAX_CHARS = 2000
 MESSAGE_MAX_CHARS = 4000
@@ -70,23 +77,78 @@ def summarise(result: Any) -> str | None:
     return str(result)[:RESULT_MAX_CHARS]
 
 
+# ON CONFLICT: the recovery sweep may have journaled this attempt as crashed while a worker
+# that was only slow, not dead, went on to finish it; the worker knows better.
+_INSERT_RUN = """
+    INSERT INTO work_job_runs (job_id, attempt, worker, started_at, finished_at, outcome,
+                               result, error_type, error_message, traceback)
+    VALUES (%(job_id)s, %(attempt)s, %(worker)s, %(started_at)s, %(finished_at)s,
+            %(outcome)s, %(result)s, %(error_type)s, %(error_message)s, %(traceback)s)
+    ON CONFLICT (job_id, attempt) DO UPDATE SET
+        worker = EXCLUDED.worker, started_at = EXCLUDED.started_at,
+        finished_at = EXCLUDED.finished_at, outcome = EXCLUDED.outcome,
+        result = EXCLUDED.result, error_type = EXCLUDED.error_type,
+        error_message = EXCLUDED.error_message, traceback = EXCLUDED.traceback
+"""
+_FINISH_WITH_RUN = f"""
+    WITH run AS ({_INSERT_RUN})
+    SELECT procrastinate_finish_job_v1(%(job_id)s, %(status)s, false)
+"""
+_RETRY_WITH_RUN = f"""
+    WITH run AS ({_INSERT_RUN})
+    SELECT procrastinate_retry_job_v2(%(job_id)s, %(retry_at)s, %(new_priority)s,
+                                      %(new_queue_name)s, %(new_lock)s)
+"""
+
+
+def _run_params(run: RunRecord) -> dict[str, Any]:
+    return dataclasses.asdict(run) | {"outcome": str(run.outcome)}
+
+
 async def record_run(conn: psycopg.AsyncConnection[Any], run: RunRecord) -> None:
-    # ON CONFLICT: the recovery sweep may have journaled this attempt as crashed while a
-    # worker that was only slow, not dead, went on to finish it; the worker knows better.
-    await conn.execute(
-        """
-        INSERT INTO work_job_runs (job_id, attempt, worker, started_at, finished_at, outcome,
-                                   result, error_type, error_message, traceback)
-        VALUES (%(job_id)s, %(attempt)s, %(worker)s, %(started_at)s, %(finished_at)s,
-                %(outcome)s, %(result)s, %(error_type)s, %(error_message)s, %(traceback)s)
-        ON CONFLICT (job_id, attempt) DO UPDATE SET
-            worker = EXCLUDED.worker, started_at = EXCLUDED.started_at,
-            finished_at = EXCLUDED.finished_at, outcome = EXCLUDED.outcome,
-            result = EXCLUDED.result, error_type = EXCLUDED.error_type,
-            error_message = EXCLUDED.error_message, traceback = EXCLUDED.traceback
-        """,
-        dataclasses.asdict(run) | {"outcome": str(run.outcome)},
-    )
+    await conn.execute(_INSERT_RUN, _run_params(run))
+
+
+class JournalingJobManager(JobManager):
+    """Procrastinate's job manager, writing each run's journal row with the job's new status.
+
+    The runner leaves the finished run in `pending`; the worker then finishes or retries the
+    job, and this manager does both in one statement.
+    """
+
+    def __init__(self, connector: Any) -> None:
+        super().__init__(connector)
+        self.pending: dict[int, RunRecord] = {}
+
+    async def finish_job_by_id_async(self, job_id: int, status: Status, delete_job: bool) -> None:
+        run = self.pending.pop(job_id, None)
+        if run is None or delete_job:
+            await super().finish_job_by_id_async(job_id, status, delete_job)
+            return
+        await self.connector.execute_query_async(
+            _FINISH_WITH_RUN, **_run_params(run), status=status.value
+        )
+
+    async def retry_job_by_id_async(
+        self,
+        job_id: int,
+        retry_at: datetime,
+        priority: int | None = None,
+        queue: str | None = None,
+        lock: str | None = None,
+    ) -> None:
+        run = self.pending.pop(job_id, None)
+        if run is None:
+            await super().retry_job_by_id_async(job_id, retry_at, priority, queue, lock)
+            return
+        await self.connector.execute_query_async(
+            _RETRY_WITH_RUN,
+            **_run_params(run),
+            retry_at=retry_at,
+            new_priority=priority,
+            new_queue_name=queue,
+            new_lock=lock,
+        )
 
 
 async def write_log(

@@ -55,7 +55,8 @@ class JobWorker:
             stalled_worker_timeout=settings.worker_stalled_after_s,
             fetch_job_polling_interval=settings.worker_poll_s,
             abort_job_polling_interval=settings.worker_poll_s,
-            additional_context={"runtime": self.runtime},
+            # `stopping` lets jobs see the shutdown coming (JobContext.should_stop).
+            additional_context={"runtime": self.runtime, "stopping": stop},
         )
         running = asyncio.create_task(
             worker.run(),  # type: ignore[no-untyped-call]
