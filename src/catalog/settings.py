@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, PostgresDsn
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,7 +21,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     # Backends; unset means the embedded default.
-    database_url: PostgresDsn | None = None
+    # Any libpq URL, including Unix-socket ones (postgresql://user@/db?host=/run/postgresql).
+    database_url: str | None = None
     redis_url: str | None = None
     rabbitmq_url: str | None = None
     elasticsearch_url: str | None = None
@@ -29,6 +30,15 @@ class Settings(BaseSettings):
     # Demo catalogue loaded on the first start of `catalog serve`.
     demo_data: bool = True
     demo_products: int = Field(default=2000, ge=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgresql_url(cls, url: str | None) -> str | None:
+        if url is None or url == "":
+            return None
+        if not url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+            raise ValueError("must be a postgresql:// URL")
+        return url
 
     # API limits.
     page_size_default: int = Field(default=50, ge=1)
