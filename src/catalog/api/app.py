@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from catalog.api import backgroundjobs, errors, recurring, services
+from catalog.api import backgroundjobs, categories, errors, products, recurring, services
 from catalog.bootstrap import Runtime
 
 
@@ -24,6 +24,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(backgroundjobs.router)
     app.include_router(recurring.router)
     app.include_router(services.router)
+    app.include_router(categories.router)
+    app.include_router(products.router)
 
     @app.get("/healthz", tags=["meta"])
     async def healthz() -> dict[str, str]:

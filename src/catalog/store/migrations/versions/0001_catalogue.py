@@ -60,6 +60,12 @@ CREATE INDEX products_sku_prefix_idx ON products (lower(sku) text_pattern_ops)
     WHERE deleted_at IS NULL;
 CREATE INDEX products_deleted_idx ON products (deleted_at) WHERE deleted_at IS NOT NULL;
 CREATE INDEX products_updated_idx ON products (updated_at, id);
+-- Serves the created_at list orders (keyset pagination) without sorting the table.
+CREATE INDEX products_created_idx ON products (created_at, id) WHERE deleted_at IS NULL;
+-- The planner takes no statistics from partial expression indexes; without these it guesses
+-- how many names or SKUs start with a prefix, and may walk a whole sort index for a rare one.
+CREATE STATISTICS products_name_lower_stats ON (lower(name)) FROM products;
+CREATE STATISTICS products_sku_lower_stats ON (lower(sku)) FROM products;
 
 CREATE TABLE stock_movements (
     id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

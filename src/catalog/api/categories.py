@@ -1,0 +1,264 @@
+"""Categories: the `/api/categories` routes and their request and response shapes.
+
+A category named in a request body that does not exist is invalid input (422); one named in
+the path that does not exist is not found (404).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Response, status
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from catalog.api.deps import SessionDep
+from catalog.domain.categories import (
+    NAME_MAX,
+    Category,
+    CategoryId,
+    CategoryNode,
+    build_tree,
+)
+from catalog.domain.products import ID_MAX, text_problem
+from catalog.store import categories as category_store
+from catalog.store.categories import UNCHANGED
+
+router = APIRouter(prefix="/api/categories", tags=["categories"])
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+def _refuse(message: str) -> PydanticCustomError:
+    return PydanticCustomError("invalid", "{message}", {"message": message})
+
+
+def _storable(value: str) -> str:
+    problem = text_problem(value)
+    if problem:
+        raise _refuse(problem)
+    return value
+
+
+def _no_bad_keys(data: Any) -> Any:
+    """Refuse a body whose keys PostgreSQL could not store, before they are echoed in errors."""
+    if isinstance(data, dict):
+        for key in data:
+            if isinstance(key, str) and text_problem(key):
+                raise _refuse(f"field names {text_problem(key)}")
+    return data
+
+
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX),
+    AfterValidator(_storable),
+    Field(description="Unique among its siblings, ignoring case"),
+]
+ParentRef = Annotated[
+    StrictInt, Field(gt=0, le=ID_MAX, description="An existing category; null for a root")
+]
+CategoryIdPath = Annotated[int, Path(gt=0, le=ID_MAX, description="The category's id")]
+
+
+class CategoryIn(BaseModel):
+    """A new category; its slug is derived from its name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    parent_id: ParentRef | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keys(cls, data: Any) -> Any:
+        return _no_bad_keys(data)
+
+
+class CategoryPatch(BaseModel):
+    """A new name and/or a new parent; only the fields given change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    parent_id: ParentRef | None = Field(default=None, description="null moves it to the top")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keys(cls, data: Any) -> Any:
+        return _no_bad_keys(data)
+
+    @model_validator(mode="after")
+    def _name_not_null(self) -> CategoryPatch:
+        if "name" in self.model_fields_set and self.name is None:
+            raise _refuse("name cannot be null")
+        return self
+
+
+class CategoryOut(BaseModel):
+    id: int
+    name: str
+    slug: str
+    parent_id: int | None
+    path: list[str] = Field(description="Names from the root down to this category")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, category: Category) -> CategoryOut:
+        return cls(
+            id=category.id,
+            name=category.name,
+            slug=category.slug,
+            parent_id=category.parent_id,
+            path=list(category.path),
+            created_at=category.created_at,
+            updated_at=category.updated_at,
+        )
+
+
+class CategoryList(BaseModel):
+    items: list[CategoryOut]
+
+
+class CategoryNodeOut(BaseModel):
+    id: int
+    name: str
+    slug: str
+    parent_id: int | None
+    children: list[CategoryNodeOut]
+
+    @classmethod
+    def of(cls, node: CategoryNode) -> CategoryNodeOut:
+        # Bottom-up without recursion, like build_tree; MAX_DEPTH keeps the nesting shallow.
+        built: dict[int, CategoryNodeOut] = {}
+        order: list[CategoryNode] = []
+        pending = [node]
+        while pending:
+            current = pending.pop()
+            order.append(current)
+            pending.extend(current.children)
+        for current in reversed(order):
+            c = current.category
+            built[c.id] = cls(
+                id=c.id,
+                name=c.name,
+                slug=c.slug,
+                parent_id=c.parent_id,
+                children=[built[kid.category.id] for kid in current.children],
+            )
+        return built[node.category.id]
+
+
+class CategoryTree(BaseModel):
+    items: list[CategoryNodeOut] = Field(description="The root categories, children nested")
+
+
+Responses = dict[int | str, dict[str, Any]]
+
+
+def _errors(*documented: tuple[int, str]) -> Responses:
+    """OpenAPI entries for error statuses a route answers with, each a `{"detail": ...}`."""
+    return {code: {"model": ErrorOut, "description": text} for code, text in documented}
+
+
+_NOT_FOUND = (404, "No such category")
+_UNKNOWN_PARENT = (422, "Invalid input, or an unknown parent")
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a category",
+    responses=_errors((409, "A sibling has that name"), _UNKNOWN_PARENT),
+)
+async def create_category(body: CategoryIn, session: SessionDep) -> CategoryOut:
+    """Create a category, at the top or under `parent_id`. Its slug is derived from its name and
+    made unique with a numeric suffix (`shoes`, `shoes-2`, ...)."""
+    conn = await session.connection()
+    category = await category_store.create_category(
+        conn,
+        body.name,
+        parent_id=None if body.parent_id is None else CategoryId(body.parent_id),
+    )
+    await session.commit()
+    return CategoryOut.of(category)
+
+
+@router.get("", summary="List categories")
+async def list_categories(session: SessionDep) -> CategoryList:
+    """Every category, flat, in tree order: each parent before its children, siblings by name."""
+    conn = await session.connection()
+    return CategoryList(
+        items=[CategoryOut.of(c) for c in await category_store.list_categories(conn)]
+    )
+
+
+@router.get("/tree", summary="Get the category tree")
+async def category_tree(session: SessionDep) -> CategoryTree:
+    """The root categories with their subcategories nested under `children`."""
+    conn = await session.connection()
+    roots = build_tree(await category_store.list_categories(conn))
+    return CategoryTree(items=[CategoryNodeOut.of(root) for root in roots])
+
+
+@router.get("/{category_id}", summary="Get a category", responses=_errors(_NOT_FOUND))
+async def get_category(category_id: CategoryIdPath, session: SessionDep) -> CategoryOut:
+    conn = await session.connection()
+    return CategoryOut.of(await category_store.get_category(conn, CategoryId(category_id)))
+
+
+@router.patch(
+    "/{category_id}",
+    summary="Rename or move a category",
+    responses=_errors(
+        _NOT_FOUND,
+        (409, "A sibling has that name, or a move under itself or a descendant"),
+        _UNKNOWN_PARENT,
+    ),
+)
+async def update_category(
+    category_id: CategoryIdPath, body: CategoryPatch, session: SessionDep
+) -> CategoryOut:
+    """Rename the category (its slug follows) and/or move it, with everything below it, under
+    `parent_id` (null: to the top). Moving it under itself or a descendant is refused (409)."""
+    fields = body.model_fields_set
+    conn = await session.connection()
+    category = await category_store.update_category(
+        conn,
+        CategoryId(category_id),
+        name=body.name if "name" in fields and body.name is not None else UNCHANGED,
+        parent_id=(
+            (None if body.parent_id is None else CategoryId(body.parent_id))
+            if "parent_id" in fields
+            else UNCHANGED
+        ),
+    )
+    await session.commit()
+    return CategoryOut.of(category)
+
+
+@router.delete(
+    "/{category_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a category",
+    responses=_errors(_NOT_FOUND, (409, "Still has live products or subcategories")),
+)
+async def delete_category(category_id: CategoryIdPath, session: SessionDep) -> Response:
+    """Delete a category that no live product and no subcategory uses (409 otherwise).
+    Soft-deleted products do not hold it back."""
+    conn = await session.connection()
+    await category_store.delete_category(conn, CategoryId(category_id))
+    await session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
