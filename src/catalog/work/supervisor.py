@@ -41,6 +41,14 @@ def components(
     parts: list[Component] = []
     if worker:
         parts.append(JobWorker(runtime, concurrency=concurrency, queues=queues))
+    if runtime.settings.scheduler_enabled:
+        from catalog.work.scheduler import Scheduler
+
+        parts.append(Scheduler(runtime))
+    if runtime.settings.services_enabled:
+        from catalog.work.services import ServiceRunner
+
+        parts.append(ServiceRunner(runtime))
     return parts
 
 
