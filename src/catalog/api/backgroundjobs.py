@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from catalog.api.deps import RuntimeDep
+from catalog.api.timestamps import Timestamp
 from catalog.bootstrap import Runtime
 from catalog.work import control, monitor
 from catalog.work.monitor import JobState
@@ -29,23 +30,23 @@ class JobOut(BaseModel):
     attempts: int
     priority: int
     lock: str | None
-    created_at: datetime | None
-    scheduled_at: datetime | None
-    started_at: datetime | None
-    finished_at: datetime | None
+    created_at: Timestamp | None
+    scheduled_at: Timestamp | None
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
     duration_s: float | None
     error: str | None
     worker: str | None
     recurring_id: str | None = Field(description="The recurring job that created it, if any.")
-    slot: datetime | None = Field(description="The schedule time it belongs to, if any.")
+    slot: Timestamp | None = Field(description="The schedule time it belongs to, if any.")
     cancel_requested: bool
 
 
 class RunOut(BaseModel):
     attempt: int
     worker: str | None
-    started_at: datetime
-    finished_at: datetime
+    started_at: Timestamp
+    finished_at: Timestamp
     duration_s: float
     outcome: str
     result: str | None
@@ -55,7 +56,7 @@ class RunOut(BaseModel):
 
 
 class LogOut(BaseModel):
-    at: datetime
+    at: Timestamp
     attempt: int
     level: str
     message: str
@@ -65,7 +66,7 @@ class ProgressOut(BaseModel):
     attempt: int
     done: int
     total: int | None
-    updated_at: datetime
+    updated_at: Timestamp
 
 
 class JobDetailOut(JobOut):
@@ -102,14 +103,14 @@ class WorkerOut(BaseModel):
     pid: int
     concurrency: int
     queues: list[str] | None
-    started_at: datetime
-    last_heartbeat: datetime
+    started_at: Timestamp
+    last_heartbeat: Timestamp
     heartbeat_age_s: float
     running_jobs: int
 
 
 class ThroughputOut(BaseModel):
-    minute: datetime
+    minute: Timestamp
     succeeded: int
     failed: int
 

@@ -6,7 +6,6 @@ the path that does not exist is not found (404).
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response, status
@@ -22,6 +21,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from catalog.api.deps import SessionDep
+from catalog.api.timestamps import Timestamp
 from catalog.domain.categories import (
     NAME_MAX,
     Category,
@@ -112,8 +112,8 @@ class CategoryOut(BaseModel):
     slug: str
     parent_id: int | None
     path: list[str] = Field(description="Names from the root down to this category")
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
     @classmethod
     def of(cls, category: Category) -> CategoryOut:

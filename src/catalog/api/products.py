@@ -23,6 +23,7 @@ from pydantic_core import PydanticCustomError
 
 from catalog.api.deps import RuntimeDep, SessionDep
 from catalog.api.pagination import Cursor, InvalidCursor, Page, decode_cursor, encode_cursor
+from catalog.api.timestamps import Timestamp
 from catalog.domain.categories import CategoryId
 from catalog.domain.errors import InvalidInput
 from catalog.domain.products import (
@@ -275,8 +276,8 @@ class ProductOut(BaseModel):
     attributes: dict[str, Any]
     stock_level: StockLevel
     version: int
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
     @classmethod
     def of(cls, product: Product) -> ProductOut:
@@ -391,7 +392,7 @@ class StockChangeOut(BaseModel):
     stock_level: StockLevel
     reason: str
     actor: str
-    created_at: datetime
+    created_at: Timestamp
 
     @classmethod
     def of(cls, movement: StockMovement) -> StockChangeOut:
@@ -416,7 +417,7 @@ class MovementOut(BaseModel):
     stock_after: int
     reason: str
     actor: str
-    created_at: datetime
+    created_at: Timestamp
 
     @classmethod
     def of(cls, movement: StockMovement) -> MovementOut:

@@ -11,9 +11,10 @@ from typing import Annotated, Any
 
 import psycopg
 from fastapi import APIRouter, Header, Request
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field
 
 from catalog.api.deps import RuntimeDep
+from catalog.api.timestamps import Timestamp
 from catalog.bootstrap import Runtime
 from catalog.work import schedules
 from catalog.work.engine import Misfire
@@ -22,15 +23,6 @@ from catalog.work.schedules import Change, ScheduleView, SlotKind, SlotState
 router = APIRouter(prefix="/api/backgroundjobs", tags=["recurring jobs"])
 
 ACTOR_MAX_CHARS = 200
-
-# ISO 8601 in UTC with an explicit offset: 2025-03-30T01:30:00+00:00.
-Timestamp = Annotated[
-    datetime,
-    PlainSerializer(
-        lambda moment: moment.astimezone(UTC).isoformat(), return_type=str, when_used="json"
-    ),
-    WithJsonSchema({"type": "string", "format": "date-time"}),
-]
 
 ActorHeader = Annotated[
     str | None,

@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated
-
 from fastapi import APIRouter, status
-from pydantic import BaseModel, Field, PlainSerializer, WithJsonSchema
+from pydantic import BaseModel, Field
 
 from catalog.api.deps import RuntimeDep
+from catalog.api.timestamps import Timestamp
 from catalog.work import services
 from catalog.work.services import ServiceState, ServiceStatus
 
 router = APIRouter(prefix="/api/backgroundjobs", tags=["background services"])
-
-
-def _utc_iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat()
-
-
-# ISO 8601 in UTC with an explicit offset ("+00:00"), whatever the database session's zone.
-UtcTimestamp = Annotated[
-    datetime,
-    PlainSerializer(_utc_iso, return_type=str, when_used="json"),
-    WithJsonSchema({"type": "string", "format": "date-time"}),
-]
 
 
 class BackgroundService(BaseModel):
@@ -42,7 +28,7 @@ class BackgroundService(BaseModel):
         description="The instance (host:pid) leading it now; null unless the state is live."
     )
     interval_s: float = Field(description="Seconds between the starts of two steps.")
-    last_success: UtcTimestamp | None = Field(description="When a step last succeeded.")
+    last_success: Timestamp | None = Field(description="When a step last succeeded.")
     last_error: str | None = Field(
         description="`Type: message` of the last failed step, kept after later successes."
     )
@@ -57,19 +43,19 @@ class BackgroundService(BaseModel):
         description="Declared by this server's code (false: only by a live leader's code)."
     )
     last_leader: str | None = Field(description="The instance that led it most recently.")
-    leader_since: UtcTimestamp | None
+    leader_since: Timestamp | None
     failures: int = Field(description="Steps that failed, in total.")
     consecutive_failures: int = Field(description="Steps that failed since the last success.")
     last_error_type: str | None
     last_error_message: str | None
-    last_error_at: UtcTimestamp | None
-    last_started_at: UtcTimestamp | None
-    last_finished_at: UtcTimestamp | None
+    last_error_at: Timestamp | None
+    last_started_at: Timestamp | None
+    last_finished_at: Timestamp | None
     last_duration_s: float | None
-    next_run_at: UtcTimestamp | None = Field(
+    next_run_at: Timestamp | None = Field(
         description="When the leader plans the next step (a wake-up may come sooner)."
     )
-    heartbeat_at: UtcTimestamp | None = Field(description="When the leader last reported.")
+    heartbeat_at: Timestamp | None = Field(description="When the leader last reported.")
 
     @classmethod
     def of(cls, status: ServiceStatus) -> BackgroundService:
