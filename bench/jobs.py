@@ -2,11 +2,12 @@
 
     uv run python bench/jobs.py [--jobs 10000] [--concurrency 5] [--paced-jobs 1000 --rate 100]
 
-For each flavour ("plain": a bare Procrastinate task and worker; "ours": a job declared on a
-JobRegistry, run by catalog's JobWorker with its journal and recovery sweep), a worker process
-with the given concurrency is started, then:
-- burst: --jobs no-op jobs are enqueued one by one as fast as possible while the worker drains
-  them; jobs/s is jobs / (first enqueue -> last finish);
+Two flavours: "plain", a bare Procrastinate task and worker; "ours", a job declared on a
+JobRegistry and run by catalog's JobWorker (journal, recovery sweep). Each measurement starts a
+fresh worker process with --concurrency:
+- burst (--rounds per flavour, in ABBA order so drift hits both): --jobs no-op jobs are enqueued
+  one by one as fast as possible while the worker drains them; jobs/s is jobs / (first enqueue
+  -> last finish), and the median over the rounds is compared;
 - paced: --paced-jobs are enqueued at --rate per second (below capacity), and the enqueue-to-
   start latency (Procrastinate's `deferred` -> `started` events) is reported as p50/p99.
 The server is CATALOG_BENCH_DATABASE_URL's if set, else the embedded PostgreSQL (see seed.py).
@@ -24,8 +25,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import procrastinate
 import psycopg
@@ -38,6 +40,8 @@ from catalog.work.worker import JobWorker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from seed import bench_server, create_database, drop_database
+
+T = TypeVar("T")
 
 registry = JobRegistry()
 OURS_TASK = "bench-noop"
@@ -71,7 +75,7 @@ async def run_plain_worker(url: str, concurrency: int) -> None:
 async def run_our_worker(url: str, concurrency: int) -> None:
     settings = Settings(
         database_url=url,
-        job_modules=["__main__:registry"],
+        job_modules=[f"{__name__}:registry"],
         worker_concurrency=concurrency,
         db_pool_size=2,
         log_level="WARNING",
@@ -113,15 +117,10 @@ def wait_for_worker(url: str, timeout_s: float = 60) -> None:
     raise SystemExit("the worker did not start")
 
 
-def reset(url: str) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("TRUNCATE procrastinate_jobs, work_job_runs, work_job_logs CASCADE")
-
-
 async def enqueue_all(url: str, flavour: str, n: int, rate: float | None) -> float:
     """Enqueue n jobs one by one; return the monotonic time of the first enqueue."""
     app = plain_app(url) if flavour == "plain" else None
-    settings = Settings(database_url=url, job_modules=["__main__:registry"], db_pool_size=1)
+    settings = Settings(database_url=url, job_modules=[f"{__name__}:registry"], db_pool_size=1)
     async with open_runtime(settings, url) as rt:
         if app is not None:
             await app.open_async()
@@ -183,46 +182,49 @@ def percentile(values: list[float], q: float) -> float:
     )
 
 
-def measure(url: str, flavour: str, args: argparse.Namespace) -> dict[str, Any]:
-    reset(url)
+def burst(url: str, flavour: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Enqueue --jobs one by one while a fresh worker drains them."""
     worker = start_worker(flavour, url, args.concurrency)
     try:
         wait_for_worker(url)
-        # Burst: enqueue everything while the worker drains.
         wall_start = time.time()
         asyncio.run(enqueue_all(url, flavour, args.jobs, rate=None))
         enqueued_s = time.time() - wall_start
         wait_drained(url, args.jobs, timeout_s=600)
         drain_s = last_finish_epoch(url) - wall_start
-        burst_latency = latencies_ms(url)
-        # Paced: below capacity, what does a single job wait?
-        reset(url)
-        asyncio.run(enqueue_all(url, flavour, args.paced_jobs, rate=args.rate))
-        wait_drained(url, args.paced_jobs, timeout_s=120)
-        paced = latencies_ms(url)
+        latency = latencies_ms(url)
     finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=60)
+        stop_worker(worker)
     return {
-        "jobs": args.jobs,
-        "concurrency": args.concurrency,
-        "enqueue_s": round(enqueued_s, 2),
         "enqueue_per_s": round(args.jobs / enqueued_s, 1),
         "drain_s": round(drain_s, 2),
         "jobs_per_s": round(args.jobs / drain_s, 1),
-        "burst_latency_ms": {
-            "p50": round(percentile(burst_latency, 50), 1),
-            "p99": round(percentile(burst_latency, 99), 1),
-        },
-        "paced": {
-            "jobs": args.paced_jobs,
-            "rate_per_s": args.rate,
-            "latency_ms": {
-                "p50": round(percentile(paced, 50), 1),
-                "p99": round(percentile(paced, 99), 1),
-            },
+        "latency_ms": {
+            "p50": round(percentile(latency, 50), 1),
+            "p99": round(percentile(latency, 99), 1),
         },
     }
+
+
+def paced(url: str, flavour: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Enqueue --paced-jobs at --rate (below capacity): what does one job wait to start?"""
+    worker = start_worker(flavour, url, args.concurrency)
+    try:
+        wait_for_worker(url)
+        asyncio.run(enqueue_all(url, flavour, args.paced_jobs, rate=args.rate))
+        wait_drained(url, args.paced_jobs, timeout_s=120)
+        latency = latencies_ms(url)
+    finally:
+        stop_worker(worker)
+    return {"p50": round(percentile(latency, 50), 1), "p99": round(percentile(latency, 99), 1)}
+
+
+def stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    worker.send_signal(signal.SIGTERM)
+    try:
+        worker.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        worker.kill()
 
 
 def main() -> None:
@@ -231,6 +233,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=5)
     parser.add_argument("--paced-jobs", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--rounds", type=int, default=2, help="bursts per flavour (ABBA order)")
     parser.add_argument("--worker", choices=["plain", "ours"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -239,18 +242,47 @@ def main() -> None:
         asyncio.run(runner(args.url, args.concurrency))
         return
 
-    name = f"bench_jobs_{uuid.uuid4().hex[:8]}"
-    with bench_server() as server:
+    # ABBA order over the rounds, so that drift (autovacuum, other load) hits both flavours.
+    order = [("plain", "ours") if r % 2 == 0 else ("ours", "plain") for r in range(args.rounds)]
+    bursts: dict[str, list[dict[str, Any]]] = {"plain": [], "ours": []}
+    latencies: dict[str, dict[str, float]] = {}
+
+    def fresh(measurement: Callable[[str, str, argparse.Namespace], T], flavour: str) -> T:
+        # A new database each time: no dead tuples or stale statistics from the last run.
+        name = f"bench_jobs_{uuid.uuid4().hex[:8]}"
         url = create_database(server, name)
         try:
-            results = {flavour: measure(url, flavour, args) for flavour in ("plain", "ours")}
+            return measurement(url, flavour, args)
         finally:
             drop_database(server, name)
+
+    with bench_server() as server:
+        for pair in order:
+            for flavour in pair:
+                bursts[flavour].append(fresh(burst, flavour))
+        for flavour in ("plain", "ours"):
+            latencies[flavour] = fresh(paced, flavour)
+    results: dict[str, Any] = {
+        "jobs": args.jobs,
+        "concurrency": args.concurrency,
+        "rounds": args.rounds,
+        "server": server.kind,
+        "cpus": os.cpu_count(),
+    }
+    for flavour in ("plain", "ours"):
+        rates = [b["jobs_per_s"] for b in bursts[flavour]]
+        results[flavour] = {
+            "jobs_per_s_median": round(statistics.median(rates), 1),
+            "bursts": bursts[flavour],
+            "paced": {
+                "jobs": args.paced_jobs,
+                "rate_per_s": args.rate,
+                "latency_ms": latencies[flavour],
+            },
+        }
     results["ours_vs_plain_throughput"] = round(
-        results["ours"]["jobs_per_s"] / results["plain"]["jobs_per_s"], 3
+        results["ours"]["jobs_per_s_median"] / results["plain"]["jobs_per_s_median"], 3
     )
-    results["server"] = server.kind
-    results["cpus"] = os.cpu_count()
     print(json.dumps(results, indent=2))
 
 

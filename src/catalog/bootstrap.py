@@ -39,6 +39,19 @@ def database(settings: Settings) -> Iterator[str]:
         server.stop()
 
 
+def check_configuration(settings: Settings) -> None:
+    """Fail fast on settings that would otherwise only fail once a server runs."""
+    from catalog.work import schedules
+
+    recurring = {
+        name: definition
+        for registry in job_registries(settings)
+        for name, definition in registry.definitions.items()
+        if definition.schedule is not None
+    }
+    schedules.defaults_of(recurring, settings.schedules)
+
+
 @dataclass
 class Runtime:
     """The wired service: what routes, jobs and commands are handed."""

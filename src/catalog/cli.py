@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from catalog import bootstrap, cli_jobs, runner
+from catalog.domain.errors import DomainError
 from catalog.settings import Settings
 from catalog.store import migrate as migrations
 from catalog.store import seed as seeding
@@ -26,9 +28,26 @@ DataDirOption = Annotated[
 
 
 def _settings(**overrides: Any) -> Settings:
-    """Settings from the environment, with the command line's explicit values on top."""
+    """Settings from the environment, with the command line's explicit values on top.
+
+    Bad configuration stops the command here, with a clear message and exit status 2, before
+    any server starts.
+    """
     given = {key: value for key, value in overrides.items() if value is not None}
-    return Settings(**given)
+    try:
+        settings = Settings(**given)
+        bootstrap.check_configuration(settings)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"CATALOG_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in error.errors()
+        )
+        typer.echo(f"configuration error: {problems}", err=True)
+        raise typer.Exit(2) from None
+    except (DomainError, ImportError, TypeError, ValueError) as error:
+        typer.echo(f"configuration error: {error}", err=True)
+        raise typer.Exit(2) from None
+    return settings
 
 
 def _banner(settings: Settings) -> None:

@@ -20,12 +20,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".catalog")
     log_level: str = "INFO"
 
-    # Backends; unset means the embedded default.
+    # The database; unset means the embedded PostgreSQL under `data_dir`.
     # Any libpq URL, including Unix-socket ones (postgresql://user@/db?host=/run/postgresql).
     database_url: str | None = None
-    redis_url: str | None = None
-    rabbitmq_url: str | None = None
-    elasticsearch_url: str | None = None
 
     # Demo catalogue loaded on the first start of `catalog serve`.
     demo_data: bool = True
