@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
+import uvloop
 from pydantic import ValidationError
 
 from catalog import bootstrap, cli_jobs, runner
@@ -15,6 +17,8 @@ from catalog.settings import Settings
 from catalog.store import migrate as migrations
 from catalog.store import seed as seeding
 from catalog.work.supervisor import run_background_work
+
+T = TypeVar("T")
 
 app = typer.Typer(help="Product Catalog Service.", no_args_is_help=True, add_completion=False)
 app.add_typer(cli_jobs.app, name="jobs")
@@ -64,7 +68,7 @@ def serve(host: HostOption = None, port: PortOption = None, data_dir: DataDirOpt
     runner.configure_logging(settings.log_level)
     with bootstrap.database(settings) as url:
         migrations.upgrade(url)
-        asyncio.run(
+        _run_async(
             runner.run(
                 settings,
                 url,
@@ -84,7 +88,7 @@ def api(host: HostOption = None, port: PortOption = None) -> None:
         raise typer.BadParameter("`catalog api` needs CATALOG_DATABASE_URL", param_hint="env")
     runner.configure_logging(settings.log_level)
     url = bootstrap.configured_database_url(settings)
-    asyncio.run(runner.run(settings, url, serve_http=True, on_ready=lambda: _banner(settings)))
+    _run_async(runner.run(settings, url, serve_http=True, on_ready=lambda: _banner(settings)))
 
 
 @app.command()
@@ -109,7 +113,7 @@ def worker(
 
     with bootstrap.database(settings) as url:
         migrations.upgrade(url)
-        asyncio.run(runner.run(settings, url, serve_http=False, work=work))
+        _run_async(runner.run(settings, url, serve_http=False, work=work))
 
 
 @app.command()
@@ -136,13 +140,19 @@ def seed(
     runner.configure_logging(settings.log_level)
     with bootstrap.database(settings) as url:
         migrations.upgrade(url)
-        report = asyncio.run(
+        report = _run_async(
             seeding.seed_products(url, products=products, categories=categories, seed=seed)
         )
     typer.echo(
         f"seeded {report.products:,} products in {report.categories} categories"
         f" in {report.seconds:.1f} s ({report.rows_per_s:,.0f} rows/s, SKUs {report.sku_prefix}-*)"
     )
+
+
+def _run_async(main: Coroutine[Any, Any, T]) -> T:
+    """Run `main` on uvloop, the faster event loop (HTTP parsing by httptools comes with it)."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner_:
+        return runner_.run(main)
 
 
 def main() -> None:

@@ -38,8 +38,8 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
         sqlalchemy_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_pre_ping=True,
-        # Survive a PostgreSQL restart: stale connections are recycled, not reused.
+        # No pre-ping (a round trip per request): a connection broken by a PostgreSQL restart
+        # fails its request (503, see catalog.api.errors) and is dropped from the pool.
         pool_recycle=1800,
         # Timestamps come back in UTC, as the API promises them.
         connect_args={"options": "-c TimeZone=UTC", "application_name": "catalog"},

@@ -43,6 +43,9 @@ from catalog.store.tables import products
 
 _SKU_KEY = "products_sku_live_key"
 _CATEGORY_FKEY = "products_category_id_fkey"
+# Orders with a (category_id, key, id) index, listed per category and merged.
+_CATEGORY_ORDERED_KEYS = frozenset({"id", "price"})
+CATEGORY_SPLIT_MAX = 64  # a larger subtree is left to the planner as one = ANY(...) condition
 _LIVE_NEEDS_CATEGORY = "products_check"
 
 _ID_ARRAY = ARRAY(sa.BigInteger)
@@ -209,7 +212,7 @@ def list_products_query(
     after: Position | None,
     limit: int,
     category_ids: Sequence[CategoryId] | None,
-) -> sa.Select[tuple[object, ...]]:
+) -> sa.Select[tuple[object, ...]] | sa.CompoundSelect[tuple[object, ...]]:
     """The SELECT behind `list_products`, exposed so that tests can EXPLAIN it.
 
     `category_ids` is the subtree of `filters.category_id`, resolved beforehand: as literal
@@ -219,7 +222,13 @@ def list_products_query(
         raise ValueError("category_ids must be the resolved subtree of filters.category_id")
     key = _sort_key(sort)
     where = [products.c.deleted_at.is_(None), *_conditions(filters)]
-    if category_ids is not None:
+    split_by_category = (
+        category_ids is not None
+        and not filters.q
+        and sort.key in _CATEGORY_ORDERED_KEYS
+        and len(category_ids) <= CATEGORY_SPLIT_MAX
+    )
+    if category_ids is not None and not split_by_category:
         where.append(products.c.category_id == sa.any_(sa.literal(list(category_ids), _ID_ARRAY)))
     if after is not None:
         where.append(_after(sort, key, after))
@@ -228,6 +237,21 @@ def list_products_query(
         query = sa.select(products, key.label("sort_key")).where(*where, *extra)
         return _ordered(query, sort, key, products.c.id, name_key="lower(products.name)")
 
+    if split_by_category:
+        assert category_ids is not None
+        # One ordered range scan of the (category_id, key, id) index per category, merged:
+        # walking the whole key index and filtering by category would read past every other
+        # category's products first (a department priced above min_price, say).
+        if len(category_ids) == 1:
+            return page(products.c.category_id == category_ids[0]).limit(limit)
+        parts = [page(products.c.category_id == c).limit(limit) for c in category_ids]
+        # Ordered and limited as a whole, without a subquery: building a subquery's column
+        # proxies for every part costs more CPU than the query takes to run.
+        key_column: sa.ColumnElement[object] = sa.literal_column("sort_key")
+        id_column: sa.ColumnElement[object] = sa.literal_column("id")
+        if sort.descending:
+            key_column, id_column = key_column.desc(), id_column.desc()
+        return sa.union_all(*parts).order_by(key_column, id_column).limit(limit)
     if not filters.q:
         return page().limit(limit)
     # A match on the name or on the SKU, as two disjoint halves merged: each half can use its
