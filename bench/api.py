@@ -21,6 +21,7 @@ import json
 import multiprocessing
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -227,6 +228,59 @@ async def _load(
     return {"elapsed": elapsed, "latencies": latencies.tobytes(), "errors": errors}
 
 
+WRK_SCRIPT = """
+paths = {%s}
+math.randomseed(1)
+request = function()
+  return wrk.format("GET", paths[math.random(1, #paths)])
+end
+"""
+_WRK_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def _wrk_ms(text: str) -> float:
+    number = text.rstrip("usm")
+    return round(float(number) * _WRK_UNITS[text[len(number) :]], 2)
+
+
+def run_scenario_wrk(
+    base_url: str, scenario: Scenario, *, concurrency: int, warmup_s: float, seconds: float
+) -> dict[str, Any]:
+    """The scenario driven by wrk (C, one thread): it leaves the CPU to the server."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        script.write(WRK_SCRIPT % ", ".join(json.dumps(p) for p in scenario.paths))
+        script.flush()
+
+        def wrk(duration_s: float) -> str:
+            command = [
+                "wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(duration_s))}s",
+                "--latency", "-s", script.name, base_url,
+            ]  # fmt: skip
+            return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+        wrk(warmup_s)
+        report = wrk(seconds)
+    found = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", report, re.MULTILINE))
+    total = re.search(r"(\d+) requests in ([\d.]+)(\w+)", report)
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", report)
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", report)
+    sockets = re.search(r"Socket errors: (.*)", report)
+    error_kinds = {}
+    if bad:
+        error_kinds["non_2xx"] = int(bad.group(1))
+    if sockets:
+        error_kinds["socket"] = sockets.group(1)
+    return {
+        "generator": "wrk",
+        "requests": int(total.group(1)) if total else None,
+        "requests_per_s": float(rate.group(1)) if rate else None,
+        "p50_ms": _wrk_ms(found["50"]) if "50" in found else None,
+        "p99_ms": _wrk_ms(found["99"]) if "99" in found else None,
+        "errors": int(bad.group(1)) if bad else 0,
+        "error_kinds": error_kinds,
+    }
+
+
 def run_scenario(
     base_url: str, scenario: Scenario, *, concurrency: int, warmup_s: float, seconds: float
 ) -> dict[str, Any]:
@@ -256,6 +310,7 @@ def run_scenario(
         return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000, 2)
 
     return {
+        "generator": "python",
         "requests": len(ordered),
         "requests_per_s": round(len(ordered) / raw["elapsed"], 1),
         "p50_ms": percentile_ms(0.50),
@@ -273,7 +328,15 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3, help="seconds, per scenario")
     parser.add_argument("--concurrency", type=int, default=32, help="connections at once")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--generator",
+        choices=["auto", "wrk", "python"],
+        default="auto",
+        help="wrk if installed (apt-get install wrk), else an asyncio+httpx process",
+    )
     args = parser.parse_args()
+    if args.generator == "auto":
+        args.generator = "wrk" if shutil.which("wrk") else "python"
 
     name = args.database or f"catalog_bench_{uuid.uuid4().hex[:10]}"
     with bench_server() as server:
@@ -299,8 +362,9 @@ def _bench(server: BenchServer, name: str, args: argparse.Namespace) -> dict[str
         try:
             wait_healthy(base_url, api, log)
             checks = check_contract(base_url, plan)
+            drive = run_scenario_wrk if args.generator == "wrk" else run_scenario
             results = {
-                scenario.name: run_scenario(
+                scenario.name: drive(
                     base_url,
                     scenario,
                     concurrency=args.concurrency,
