@@ -6,6 +6,7 @@ otherwise the embedded server under `.catalog/test-postgres`, started for the se
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -21,6 +22,8 @@ from catalog.bootstrap import runtime as open_runtime
 from catalog.settings import Settings
 from catalog.store import db, migrate
 from catalog.store.embedded import EmbeddedPostgres
+from catalog.work.supervisor import run_background_work
+from tests.support.settings import TEST_DEFAULTS, MakeSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,14 +67,35 @@ def database_url(pg_server_url: str, template_database: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=database_url, data_dir=tmp_path, demo_data=False)
+def make_settings(database_url: str, tmp_path: Path) -> MakeSettings:
+    """Settings on the test's database with test defaults, and the given ones on top."""
+
+    def make(**overrides: object) -> Settings:
+        values = {**TEST_DEFAULTS, "database_url": database_url, "data_dir": tmp_path}
+        return Settings(**(values | overrides))  # type: ignore[arg-type]
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: MakeSettings) -> Settings:
+    return make_settings()
 
 
 @pytest.fixture
 async def runtime(settings: Settings, database_url: str) -> AsyncIterator[Runtime]:
     async with open_runtime(settings, database_url) as rt:
         yield rt
+
+
+@pytest.fixture
+async def worker(runtime: Runtime) -> AsyncIterator[Runtime]:
+    """The runtime, with its background work (as configured) running in this process."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_background_work(runtime, stop))
+    yield runtime
+    stop.set()
+    await asyncio.wait_for(task, timeout=30)
 
 
 @pytest.fixture

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,32 +11,15 @@ import pytest
 
 from catalog.bootstrap import Runtime
 from catalog.settings import Settings
-from catalog.work.supervisor import run_background_work
+from tests.support.settings import MakeSettings
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        database_url=database_url,
-        data_dir=tmp_path,
-        demo_data=False,
-        db_pool_size=2,
+def settings(make_settings: MakeSettings) -> Settings:
+    return make_settings(
         worker_concurrency=4,
-        worker_poll_s=0.2,
-        shutdown_grace_s=1,
         job_modules=["tests.support.jobs:registry"],
-        scheduler_enabled=False,
-        services_enabled=False,
     )
-
-
-@pytest.fixture
-async def worker(runtime: Runtime) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_background_work(runtime, stop))
-    yield
-    stop.set()
-    await asyncio.wait_for(task, timeout=30)
 
 
 async def enqueue(client: httpx.AsyncClient, task: str, **body: Any) -> int:
@@ -62,7 +43,7 @@ async def wait_state(
 
 
 async def test_job_detail_shows_runs_logs_progress_and_timing(
-    client: httpx.AsyncClient, worker: None
+    client: httpx.AsyncClient, worker: Runtime
 ) -> None:
     job_id = await enqueue(client, "test-sleep", args={"seconds": 0.4, "steps": 4})
     body = await wait_state(client, job_id, "succeeded")
@@ -79,7 +60,7 @@ async def test_job_detail_shows_runs_logs_progress_and_timing(
 
 
 async def test_logs_are_readable_while_the_job_runs(
-    client: httpx.AsyncClient, worker: None
+    client: httpx.AsyncClient, worker: Runtime
 ) -> None:
     job_id = await enqueue(client, "test-sleep", args={"seconds": 3, "steps": 3})
     body = await wait_state(client, job_id, "processing")
@@ -95,7 +76,7 @@ async def test_logs_are_readable_while_the_job_runs(
 
 
 async def test_a_failed_job_shows_its_error_and_can_be_retried(
-    client: httpx.AsyncClient, worker: None
+    client: httpx.AsyncClient, worker: Runtime
 ) -> None:
     job_id = await enqueue(client, "test-picky", args={"error": "value"})
     body = await wait_state(client, job_id, "failed")
@@ -110,7 +91,7 @@ async def test_a_failed_job_shows_its_error_and_can_be_retried(
 
 
 async def test_retrying_a_running_job_is_refused_with_409(
-    client: httpx.AsyncClient, worker: None
+    client: httpx.AsyncClient, worker: Runtime
 ) -> None:
     job_id = await enqueue(client, "test-sleep", args={"seconds": 5})
     await wait_state(client, job_id, "processing")
@@ -120,7 +101,7 @@ async def test_retrying_a_running_job_is_refused_with_409(
     await client.post(f"/api/backgroundjobs/jobs/{job_id}/cancel")
 
 
-async def test_cancel_stops_a_running_job(client: httpx.AsyncClient, worker: None) -> None:
+async def test_cancel_stops_a_running_job(client: httpx.AsyncClient, worker: Runtime) -> None:
     job_id = await enqueue(client, "test-sleep", args={"seconds": 30, "steps": 300})
     await wait_state(client, job_id, "processing")
     response = await client.post(f"/api/backgroundjobs/jobs/{job_id}/cancel")
@@ -133,7 +114,7 @@ async def test_cancel_stops_a_running_job(client: httpx.AsyncClient, worker: Non
 
 
 async def test_a_delayed_job_waits_as_scheduled_and_can_be_cancelled(
-    client: httpx.AsyncClient, worker: None
+    client: httpx.AsyncClient, worker: Runtime
 ) -> None:
     job_id = await enqueue(client, "test-noop", delay_s=3600)
     body = (await client.get(f"/api/backgroundjobs/jobs/{job_id}")).json()
@@ -146,7 +127,7 @@ async def test_a_delayed_job_waits_as_scheduled_and_can_be_cancelled(
 
 
 async def test_delete_marks_the_job_deleted_and_lists_it_so(
-    client: httpx.AsyncClient, worker: None
+    client: httpx.AsyncClient, worker: Runtime
 ) -> None:
     job_id = await enqueue(client, "test-noop")
     await wait_state(client, job_id, "succeeded")
@@ -159,7 +140,7 @@ async def test_delete_marks_the_job_deleted_and_lists_it_so(
 
 
 async def test_a_skip_overlap_job_is_not_enqueued_twice(
-    client: httpx.AsyncClient, worker: None
+    client: httpx.AsyncClient, worker: Runtime
 ) -> None:
     first = await enqueue(client, "test-skip", args={"seconds": 2})
     await wait_state(client, first, "processing")
@@ -225,7 +206,9 @@ async def test_bad_requests_get_clear_4xx_answers(
     assert response.json()["detail"]
 
 
-async def test_stats_count_states_and_throughput(client: httpx.AsyncClient, worker: None) -> None:
+async def test_stats_count_states_and_throughput(
+    client: httpx.AsyncClient, worker: Runtime
+) -> None:
     ok = [await enqueue(client, "test-noop") for _ in range(3)]
     bad = await enqueue(client, "test-picky", args={"error": "value"})
     for job_id in ok:
@@ -239,7 +222,9 @@ async def test_stats_count_states_and_throughput(client: httpx.AsyncClient, work
     assert stats["workers"] == 1
 
 
-async def test_workers_are_listed_with_heartbeats(client: httpx.AsyncClient, worker: None) -> None:
+async def test_workers_are_listed_with_heartbeats(
+    client: httpx.AsyncClient, worker: Runtime
+) -> None:
     for _ in range(100):
         workers = (await client.get("/api/backgroundjobs/workers")).json()
         if workers:

@@ -7,7 +7,6 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,18 +23,14 @@ from catalog.bootstrap import Runtime
 from catalog.bootstrap import runtime as open_runtime
 from catalog.settings import Settings
 from catalog.store import db
+from tests.support.settings import MakeSettings
 
 TABLES = ("categories", "products", "stock_movements", "change_log")
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    # The runtime gets the URL itself; Settings' DSN type refuses the embedded server's
-    # socket URL, so it is left out here.
-    return Settings(
-        data_dir=tmp_path,
-        demo_data=False,
-        db_pool_size=2,
+def settings(make_settings: MakeSettings) -> Settings:
+    return make_settings(
         db_max_overflow=1,
         max_body_bytes=100_000,
     )

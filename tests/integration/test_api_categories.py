@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,17 +12,13 @@ import sqlalchemy as sa
 from catalog.bootstrap import Runtime
 from catalog.domain.categories import MAX_DEPTH
 from catalog.settings import Settings
+from tests.support.settings import MakeSettings
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    # The runtime gets the URL itself; Settings' DSN type refuses the embedded server's
-    # socket URL, so it is left out here.
-    return Settings(
-        data_dir=tmp_path,
-        demo_data=False,
+def settings(make_settings: MakeSettings) -> Settings:
+    return make_settings(
         db_pool_size=3,
-        db_max_overflow=2,
     )
 
 

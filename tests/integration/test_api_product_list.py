@@ -6,7 +6,6 @@ import base64
 import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,17 +15,12 @@ import sqlalchemy as sa
 from catalog.api.pagination import Cursor, encode_cursor
 from catalog.bootstrap import Runtime
 from catalog.settings import Settings
+from tests.support.settings import MakeSettings
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    # The runtime gets the URL itself; Settings' DSN type refuses the embedded server's
-    # socket URL, so it is left out here.
-    return Settings(
-        data_dir=tmp_path,
-        demo_data=False,
-        db_pool_size=2,
-        db_max_overflow=2,
+def settings(make_settings: MakeSettings) -> Settings:
+    return make_settings(
         page_size_default=7,
         page_size_max=20,
     )

@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import sqlalchemy as sa
 
 from catalog.bootstrap import Runtime
-from catalog.settings import Settings
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    # The runtime gets the URL itself; Settings' DSN type refuses the embedded server's
-    # socket URL, so it is left out here.
-    # Small pools: the machine's PostgreSQL is shared with other test runs.
-    return Settings(
-        data_dir=tmp_path,
-        demo_data=False,
-        db_pool_size=2,
-        db_max_overflow=2,
-    )
 
 
 async def make_category(client: httpx.AsyncClient, name: str, parent_id: int | None = None) -> int:

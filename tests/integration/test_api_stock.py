@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,16 +14,13 @@ import sqlalchemy as sa
 from catalog.bootstrap import Runtime
 from catalog.domain.products import STOCK_MAX
 from catalog.settings import Settings
+from tests.support.settings import MakeSettings
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    # The runtime gets the URL itself; Settings' DSN type refuses the embedded server's
-    # socket URL, so it is left out here.
+def settings(make_settings: MakeSettings) -> Settings:
     # Up to 8 connections, so concurrent requests really run side by side on separate ones.
-    return Settings(
-        data_dir=tmp_path,
-        demo_data=False,
+    return make_settings(
         db_pool_size=4,
         db_max_overflow=4,
         page_size_default=3,

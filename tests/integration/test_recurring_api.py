@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 import httpx
 import pytest
@@ -12,6 +11,7 @@ from catalog.api.app import create_app
 from catalog.bootstrap import Runtime
 from catalog.bootstrap import runtime as open_runtime
 from catalog.settings import Settings
+from tests.support.settings import MakeSettings
 from tests.support.slots import SCHEDULE_MODULES, jobs_of, slot_rows
 
 BASE = "/api/backgroundjobs/recurring-jobs"
@@ -30,16 +30,10 @@ CLIENT_FIELDS = {
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        database_url=database_url,
-        data_dir=tmp_path,
-        demo_data=False,
-        db_pool_size=2,
+def settings(make_settings: MakeSettings) -> Settings:
+    return make_settings(
         worker_concurrency=2,
         job_modules=SCHEDULE_MODULES,
-        scheduler_enabled=False,
-        services_enabled=False,
     )
 
 

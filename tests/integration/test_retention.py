@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from catalog.bootstrap import Runtime
 from catalog.settings import Settings
 from catalog.work import retention
+from tests.support.settings import MakeSettings
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        database_url=database_url,
-        data_dir=tmp_path,
-        demo_data=False,
-        db_pool_size=2,
+def settings(make_settings: MakeSettings) -> Settings:
+    return make_settings(
         job_modules=["tests.support.jobs:registry"],
     )
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,22 +15,17 @@ from catalog.work import schedules
 from catalog.work.engine import Misfire
 from catalog.work.scheduler import Scheduler
 from catalog.work.schedules import Change
+from tests.support.settings import MakeSettings
 from tests.support.slots import SCHEDULE_MODULES, ManualClock, jobs_of, slot_rows
 
 T0 = datetime(2025, 1, 6, 9, 30, tzinfo=UTC)
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        database_url=database_url,
-        data_dir=tmp_path,
-        demo_data=False,
-        db_pool_size=2,
+def settings(make_settings: MakeSettings) -> Settings:
+    return make_settings(
         worker_concurrency=2,
         job_modules=SCHEDULE_MODULES,
-        scheduler_enabled=False,
-        services_enabled=False,
         misfire_grace_s=3600,
     )
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -24,24 +23,17 @@ from catalog.work.schedules import (
     Timing,
 )
 from catalog.work.supervisor import run_background_work
+from tests.support.settings import MakeSettings
 from tests.support.slots import SCHEDULE_MODULES, jobs_of, slot_rows
 
 T0 = datetime(2025, 1, 6, 9, 30, tzinfo=UTC)
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        database_url=database_url,
-        data_dir=tmp_path,
-        demo_data=False,
-        db_pool_size=2,
+def settings(make_settings: MakeSettings) -> Settings:
+    return make_settings(
         worker_concurrency=2,
-        worker_poll_s=0.2,
-        shutdown_grace_s=1,
         job_modules=SCHEDULE_MODULES,
-        scheduler_enabled=False,
-        services_enabled=False,
         schedules={"test-nightly": {"cron": "45 3 * * *", "misfire": "skip"}},
     )
 

@@ -9,7 +9,6 @@ import itertools
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,24 +21,17 @@ from catalog.settings import Settings
 from catalog.work.services import LOCK_APPLICATION_NAME, ServiceRunner
 from tests.support import services as test_services
 from tests.support.services import create_tables, fail_next, steps
+from tests.support.settings import MakeSettings
 
 API = "/api/backgroundjobs/background-services"
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    # No database_url: the runtime fixture is handed the URL (and Settings would refuse the
-    # embedded server's Unix-socket URL, which has no host).
-    return Settings(
-        data_dir=tmp_path,
-        demo_data=False,
-        db_pool_size=2,
+def settings(make_settings: MakeSettings) -> Settings:
+    return make_settings(
         worker_concurrency=2,
-        shutdown_grace_s=1,
         service_takeover_s=0.5,
         job_modules=["tests.support.services:registry"],
-        scheduler_enabled=False,
-        services_enabled=False,
     )
 
 

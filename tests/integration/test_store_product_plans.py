@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -25,6 +24,7 @@ from catalog.domain.stock import StockLevel
 from catalog.settings import Settings
 from catalog.store.categories import subtree_of
 from catalog.store.products import Position, list_products_query
+from tests.support.settings import MakeSettings
 
 PRODUCTS = int(os.environ.get("CATALOG_PLAN_PRODUCTS", "30000"))
 
@@ -51,12 +51,8 @@ UPDATE products SET deleted_at = now() WHERE id % 100 = 0;
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    # The runtime gets the URL itself; Settings' DSN type refuses the embedded server's
-    # socket URL, so it is left out here.
-    return Settings(
-        data_dir=tmp_path,
-        demo_data=False,
+def settings(make_settings: MakeSettings) -> Settings:
+    return make_settings(
         db_pool_size=1,
         db_max_overflow=0,
     )

@@ -18,10 +18,10 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from catalog.api.deps import SessionDep
 from catalog.api.timestamps import Timestamp
+from catalog.api.validation import documented_errors, no_bad_keys, refuse, storable
 from catalog.domain.categories import (
     NAME_MAX,
     Category,
@@ -29,41 +29,17 @@ from catalog.domain.categories import (
     CategoryNode,
     build_tree,
 )
-from catalog.domain.products import ID_MAX, text_problem
+from catalog.domain.products import ID_MAX
 from catalog.store import categories as category_store
 from catalog.store.categories import UNCHANGED
 
 router = APIRouter(prefix="/api/categories", tags=["categories"])
 
 
-class ErrorOut(BaseModel):
-    detail: str
-
-
-def _refuse(message: str) -> PydanticCustomError:
-    return PydanticCustomError("invalid", "{message}", {"message": message})
-
-
-def _storable(value: str) -> str:
-    problem = text_problem(value)
-    if problem:
-        raise _refuse(problem)
-    return value
-
-
-def _no_bad_keys(data: Any) -> Any:
-    """Refuse a body whose keys PostgreSQL could not store, before they are echoed in errors."""
-    if isinstance(data, dict):
-        for key in data:
-            if isinstance(key, str) and text_problem(key):
-                raise _refuse(f"field names {text_problem(key)}")
-    return data
-
-
 Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX),
-    AfterValidator(_storable),
+    AfterValidator(storable),
     Field(description="Unique among its siblings, ignoring case"),
 ]
 ParentRef = Annotated[
@@ -83,7 +59,7 @@ class CategoryIn(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _keys(cls, data: Any) -> Any:
-        return _no_bad_keys(data)
+        return no_bad_keys(data)
 
 
 class CategoryPatch(BaseModel):
@@ -97,12 +73,12 @@ class CategoryPatch(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _keys(cls, data: Any) -> Any:
-        return _no_bad_keys(data)
+        return no_bad_keys(data)
 
     @model_validator(mode="after")
     def _name_not_null(self) -> CategoryPatch:
         if "name" in self.model_fields_set and self.name is None:
-            raise _refuse("name cannot be null")
+            raise refuse("name cannot be null")
         return self
 
 
@@ -165,14 +141,6 @@ class CategoryTree(BaseModel):
     items: list[CategoryNodeOut] = Field(description="The root categories, children nested")
 
 
-Responses = dict[int | str, dict[str, Any]]
-
-
-def _errors(*documented: tuple[int, str]) -> Responses:
-    """OpenAPI entries for error statuses a route answers with, each a `{"detail": ...}`."""
-    return {code: {"model": ErrorOut, "description": text} for code, text in documented}
-
-
 _NOT_FOUND = (404, "No such category")
 _UNKNOWN_PARENT = (422, "Invalid input, or an unknown parent")
 
@@ -181,7 +149,7 @@ _UNKNOWN_PARENT = (422, "Invalid input, or an unknown parent")
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Create a category",
-    responses=_errors((409, "A sibling has that name"), _UNKNOWN_PARENT),
+    responses=documented_errors((409, "A sibling has that name"), _UNKNOWN_PARENT),
 )
 async def create_category(body: CategoryIn, session: SessionDep) -> CategoryOut:
     """Create a category, at the top or under `parent_id`. Its slug is derived from its name and
@@ -213,7 +181,7 @@ async def category_tree(session: SessionDep) -> CategoryTree:
     return CategoryTree(items=[CategoryNodeOut.of(root) for root in roots])
 
 
-@router.get("/{category_id}", summary="Get a category", responses=_errors(_NOT_FOUND))
+@router.get("/{category_id}", summary="Get a category", responses=documented_errors(_NOT_FOUND))
 async def get_category(category_id: CategoryIdPath, session: SessionDep) -> CategoryOut:
     conn = await session.connection()
     return CategoryOut.of(await category_store.get_category(conn, CategoryId(category_id)))
@@ -222,7 +190,7 @@ async def get_category(category_id: CategoryIdPath, session: SessionDep) -> Cate
 @router.patch(
     "/{category_id}",
     summary="Rename or move a category",
-    responses=_errors(
+    responses=documented_errors(
         _NOT_FOUND,
         (409, "A sibling has that name, or a move under itself or a descendant"),
         _UNKNOWN_PARENT,
@@ -253,7 +221,7 @@ async def update_category(
     "/{category_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a category",
-    responses=_errors(_NOT_FOUND, (409, "Still has live products or subcategories")),
+    responses=documented_errors(_NOT_FOUND, (409, "Still has live products or subcategories")),
 )
 async def delete_category(category_id: CategoryIdPath, session: SessionDep) -> Response:
     """Delete a category that no live product and no subcategory uses (409 otherwise).

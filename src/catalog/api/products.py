@@ -19,11 +19,11 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from catalog.api.deps import RuntimeDep, SessionDep
 from catalog.api.pagination import Cursor, InvalidCursor, Page, decode_cursor, encode_cursor
 from catalog.api.timestamps import Timestamp
+from catalog.api.validation import documented_errors, no_bad_keys, refuse, storable
 from catalog.domain.categories import CategoryId
 from catalog.domain.errors import InvalidInput
 from catalog.domain.products import (
@@ -52,7 +52,6 @@ from catalog.domain.products import (
     currency_problem,
     normalize_tags,
     price_problem,
-    text_problem,
 )
 from catalog.domain.stock import StockLevel
 from catalog.settings import Settings
@@ -67,40 +66,24 @@ _MOVEMENTS_SORT = "-id"  # the only order of a movement list: newest first
 Q_MAX = 100  # a search prefix longer than any name or SKU worth typing
 
 
-class ErrorOut(BaseModel):
-    detail: str
-
-
-def _refuse(message: str) -> PydanticCustomError:
-    # The message goes through the context so that braces in it are never read as placeholders.
-    return PydanticCustomError("invalid", "{message}", {"message": message})
-
-
-def _storable(value: str) -> str:
-    problem = text_problem(value)
-    if problem:
-        raise _refuse(problem)
-    return value
-
-
 def _price(value: Decimal) -> Decimal:
     problem = price_problem(value)
     if problem:
-        raise _refuse(f"price {problem}")
+        raise refuse(f"price {problem}")
     return value
 
 
 def _currency(value: str) -> str:
     problem = currency_problem(value)
     if problem:
-        raise _refuse(problem)
+        raise refuse(problem)
     return value
 
 
 def _attributes(value: dict[str, Any]) -> dict[str, Any]:
     problem = attributes_problem(value)
     if problem:
-        raise _refuse(f"attributes: {problem}")
+        raise refuse(f"attributes: {problem}")
     return value
 
 
@@ -108,32 +91,23 @@ def _tags(value: list[str]) -> list[str]:
     return list(normalize_tags(value))
 
 
-def _no_bad_keys(data: Any) -> Any:
-    """Refuse a body whose keys PostgreSQL could not store, before they are echoed in errors."""
-    if isinstance(data, dict):
-        for key in data:
-            if isinstance(key, str) and text_problem(key):
-                raise _refuse(f"field names {text_problem(key)}")
-    return data
-
-
 Sku = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=SKU_MAX),
-    AfterValidator(_storable),
+    AfterValidator(storable),
 ]
 Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX),
-    AfterValidator(_storable),
+    AfterValidator(storable),
 ]
 Description = Annotated[
-    str, StringConstraints(max_length=DESCRIPTION_MAX), AfterValidator(_storable)
+    str, StringConstraints(max_length=DESCRIPTION_MAX), AfterValidator(storable)
 ]
 Brand = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=BRAND_MAX),
-    AfterValidator(_storable),
+    AfterValidator(storable),
 ]
 Price = Annotated[
     Decimal,
@@ -150,7 +124,7 @@ Currency = Annotated[
 Tag = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=TAG_MAX),
-    AfterValidator(_storable),
+    AfterValidator(storable),
 ]
 Tags = Annotated[
     list[Tag],
@@ -177,12 +151,12 @@ Actor = Annotated[
         max_length=ACTOR_MAX,
         description="Who makes the change, recorded with stock movements",
     ),
-    AfterValidator(_storable),
+    AfterValidator(storable),
 ]
 Reason = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=REASON_MAX),
-    AfterValidator(_storable),
+    AfterValidator(storable),
 ]
 
 _STRICT = ConfigDict(extra="forbid")
@@ -208,7 +182,7 @@ class ProductIn(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _keys(cls, data: Any) -> Any:
-        return _no_bad_keys(data)
+        return no_bad_keys(data)
 
 
 class ProductPatch(BaseModel):
@@ -238,9 +212,9 @@ class ProductPatch(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _no_stock(cls, data: Any) -> Any:
-        _no_bad_keys(data)
+        no_bad_keys(data)
         if isinstance(data, dict) and "stock" in data:
-            raise _refuse(
+            raise refuse(
                 "stock cannot be changed with PATCH: use POST /api/products/<id>/stock with a "
                 "delta or set and a reason, so that the change is recorded as a stock movement"
             )
@@ -250,7 +224,7 @@ class ProductPatch(BaseModel):
     def _no_nulls(self) -> ProductPatch:
         for name in self.model_fields_set - {"brand", "expected_version"}:
             if getattr(self, name) is None:
-                raise _refuse(f"{name} cannot be null")
+                raise refuse(f"{name} cannot be null")
         return self
 
     def changes(self) -> dict[str, object]:
@@ -320,7 +294,7 @@ class ProductQuery(BaseModel):
     )
     status: list[ProductStatus] = Field(default=[], description="Repeat to match any of several")
     q: (
-        Annotated[str, StringConstraints(min_length=1, max_length=Q_MAX), AfterValidator(_storable)]
+        Annotated[str, StringConstraints(min_length=1, max_length=Q_MAX), AfterValidator(storable)]
         | None
     ) = Field(default=None, description="Case-insensitive prefix of the name or the SKU")
     sort: ProductSort = Field(
@@ -340,7 +314,7 @@ class ProductQuery(BaseModel):
             and self.max_price is not None
             and self.min_price > self.max_price
         ):
-            raise _refuse("min_price must not exceed max_price")
+            raise refuse("min_price must not exceed max_price")
         return self
 
     def filters(self) -> ProductFilter:
@@ -372,14 +346,14 @@ class StockChangeIn(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _keys(cls, data: Any) -> Any:
-        return _no_bad_keys(data)
+        return no_bad_keys(data)
 
     @model_validator(mode="after")
     def _one_change(self) -> StockChangeIn:
         if (self.delta is None) == (self.set_to is None):
-            raise _refuse("give exactly one of delta or set")
+            raise refuse("give exactly one of delta or set")
         if self.delta == 0:
-            raise _refuse("delta must not be 0; to record a count, use set")
+            raise refuse("delta must not be 0; to record a count, use set")
         return self
 
 
@@ -433,14 +407,6 @@ class MovementOut(BaseModel):
         )
 
 
-Responses = dict[int | str, dict[str, Any]]
-
-
-def _errors(*documented: tuple[int, str]) -> Responses:
-    """OpenAPI entries for error statuses a route answers with, each a `{"detail": ...}`."""
-    return {code: {"model": ErrorOut, "description": text} for code, text in documented}
-
-
 _NOT_FOUND = (404, "No such live product")
 _UNKNOWN_CATEGORY = (422, "Invalid input, or an unknown category")
 _BAD_CURSOR = (400, "Malformed cursor, or one issued for another sort")
@@ -450,7 +416,7 @@ _BAD_CURSOR = (400, "Malformed cursor, or one issued for another sort")
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Create a product",
-    responses=_errors((409, "SKU in use"), _UNKNOWN_CATEGORY),
+    responses=documented_errors((409, "SKU in use"), _UNKNOWN_CATEGORY),
 )
 async def create_product(
     body: ProductIn, session: SessionDep, actor: Actor = DEFAULT_ACTOR
@@ -482,7 +448,7 @@ async def create_product(
 @router.get(
     "",
     summary="List products",
-    responses=_errors(_BAD_CURSOR, _UNKNOWN_CATEGORY),
+    responses=documented_errors(_BAD_CURSOR, _UNKNOWN_CATEGORY),
 )
 async def list_products(
     query: Annotated[ProductQuery, Query()], runtime: RuntimeDep, session: SessionDep
@@ -511,7 +477,7 @@ async def list_products(
     )
 
 
-@router.get("/{product_id}", summary="Get a product", responses=_errors(_NOT_FOUND))
+@router.get("/{product_id}", summary="Get a product", responses=documented_errors(_NOT_FOUND))
 async def get_product(product_id: ProductIdPath, session: SessionDep) -> ProductOut:
     """The product, unless it does not exist or was deleted."""
     conn = await session.connection()
@@ -521,7 +487,7 @@ async def get_product(product_id: ProductIdPath, session: SessionDep) -> Product
 @router.patch(
     "/{product_id}",
     summary="Change a product",
-    responses=_errors(
+    responses=documented_errors(
         _NOT_FOUND, (409, "SKU in use, or not at expected_version"), _UNKNOWN_CATEGORY
     ),
 )
@@ -545,7 +511,7 @@ async def update_product(
     "/{product_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a product",
-    responses=_errors(_NOT_FOUND),
+    responses=documented_errors(_NOT_FOUND),
 )
 async def delete_product(product_id: ProductIdPath, session: SessionDep) -> Response:
     """Soft-delete the product: it disappears at once and frees its SKU; the row is purged by
@@ -559,7 +525,7 @@ async def delete_product(product_id: ProductIdPath, session: SessionDep) -> Resp
 @router.post(
     "/{product_id}/stock",
     summary="Change a product's stock",
-    responses=_errors(_NOT_FOUND, (409, "Stock would go below 0; nothing changed")),
+    responses=documented_errors(_NOT_FOUND, (409, "Stock would go below 0; nothing changed")),
 )
 async def change_stock(
     product_id: ProductIdPath,
@@ -587,7 +553,7 @@ async def change_stock(
 @router.get(
     "/{product_id}/stock-movements",
     summary="List a product's stock movements",
-    responses=_errors(_NOT_FOUND, _BAD_CURSOR),
+    responses=documented_errors(_NOT_FOUND, _BAD_CURSOR),
 )
 async def list_stock_movements(
     product_id: ProductIdPath,
