@@ -38,6 +38,16 @@ def configure_logging(level: str) -> None:
     )
 
 
+async def _announce(server: _Server | None, on_ready: Callable[[], None]) -> None:
+    """Call `on_ready` once the HTTP server accepts connections (at once without one)."""
+    # uvicorn offers no event for it; `started` flips once its sockets listen.
+    while server is not None and not server.started:
+        if server.should_exit:
+            return
+        await asyncio.sleep(0.05)
+    on_ready()
+
+
 async def run(
     settings: Settings,
     database_url: str,
@@ -71,8 +81,7 @@ async def run(
                 tasks.append(asyncio.create_task(server.serve(), name="http"))
             if work is not None:
                 tasks.append(asyncio.create_task(work(rt, stop), name="work"))
-            if on_ready is not None:
-                on_ready()
+            announcer = asyncio.create_task(_announce(server, on_ready or (lambda: None)))
             stopper = asyncio.create_task(stop.wait(), name="stop")
             await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
             stop.set()
@@ -81,6 +90,7 @@ async def run(
             # Surface a crash of one part (the port was taken, say) after the rest has stopped.
             results = await asyncio.gather(*tasks, return_exceptions=True)
             stopper.cancel()
+            announcer.cancel()
             for result in results:
                 if isinstance(result, BaseException) and not isinstance(
                     result, asyncio.CancelledError

@@ -64,7 +64,7 @@ def test_serve_on_embedded_defaults_survives_kill_9_and_stops_cleanly(tmp_path: 
     first = serve(data_dir, port, tmp_path / "first.log")
     try:
         wait_healthy(base, first)
-        assert "API docs:" in first.log()
+        first.wait_for_log("API docs:", timeout_s=10)
         products = httpx.get(f"{base}/api/products", params={"limit": 5}).json()
         assert len(products["items"]) == 5 and products["next_cursor"]
         assert httpx.get(f"{base}/docs").status_code == 200
