@@ -63,7 +63,7 @@ def _banner(settings: Settings) -> None:
 
 @app.command()
 def serve(host: HostOption = None, port: PortOption = None, data_dir: DataDirOption = None) -> None:
-    """Everything in one process: API, dashboard, workers, scheduler and services."""
+    """Everything in one process: API, job worker, scheduler and background services."""
     settings = _settings(host=host, port=port, data_dir=data_dir)
     runner.configure_logging(settings.log_level)
     with bootstrap.database(settings) as url:
@@ -82,7 +82,7 @@ def serve(host: HostOption = None, port: PortOption = None, data_dir: DataDirOpt
 
 @app.command()
 def api(host: HostOption = None, port: PortOption = None) -> None:
-    """The API and dashboard only, to run several behind a load balancer."""
+    """The API only, to run several behind a load balancer."""
     settings = _settings(host=host, port=port)
     if settings.database_url is None:
         raise typer.BadParameter("`catalog api` needs CATALOG_DATABASE_URL", param_hint="env")

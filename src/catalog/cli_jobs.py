@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from catalog import bootstrap
+from catalog import bootstrap, runner
 from catalog.domain.errors import DomainError
 from catalog.settings import Settings
 from catalog.store import migrate as migrations
@@ -25,6 +25,7 @@ T = TypeVar("T")
 
 def _run(action: Callable[[bootstrap.Runtime], Awaitable[T]]) -> T:
     settings = Settings()
+    runner.configure_logging("WARNING")  # the answer, not the start-up chatter
     with bootstrap.database(settings) as url:
         migrations.upgrade(url)
 
