@@ -241,3 +241,17 @@ async def test_tasks_are_listed_with_their_policies(client: httpx.AsyncClient) -
     assert tasks["test-timeout"]["policy"]["timeout_s"] == 0.5
     assert tasks["test-flaky"]["policy"]["attempts"] == 3
     assert tasks["job-retention"]["schedule"] == "17 * * * * (UTC)"
+
+
+async def test_a_deleted_job_still_stopping_cannot_be_retried_until_it_has_stopped(
+    client: httpx.AsyncClient, worker: Runtime
+) -> None:
+    job_id = await enqueue(client, "test-stubborn", args={"seconds": 3})
+    await wait_state(client, job_id, "processing")
+    await client.delete(f"/api/backgroundjobs/jobs/{job_id}")
+    # Stopping takes until the worker hears of it and cancels the run.
+    response = await client.post(f"/api/backgroundjobs/jobs/{job_id}/retry")
+    assert response.status_code == 409, response.text
+    assert "still doing" in response.json()["detail"]
+    body = (await client.get(f"/api/backgroundjobs/jobs/{job_id}")).json()
+    assert body["state"] == "deleted"

@@ -100,3 +100,16 @@ async def kill_worker(ctx: JobContext) -> None:
 async def scheduled(ctx: JobContext, *, scheduled_at: datetime) -> str:
     """Returns the slot it was scheduled for."""
     return scheduled_at.isoformat()
+
+
+@registry.job("test-stubborn")
+async def stubborn(ctx: JobContext, *, seconds: float) -> str:
+    """Ignores cancellation until `seconds` have passed (a job that cannot stop at once)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while (left := end - loop.time()) > 0:
+        try:
+            await asyncio.sleep(left)
+        except asyncio.CancelledError:
+            continue
+    return "done"

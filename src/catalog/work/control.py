@@ -14,17 +14,24 @@ RETRYABLE = {JobState.FAILED, JobState.CANCELLED, JobState.SUCCEEDED, JobState.D
 CANCELLABLE = {JobState.ENQUEUED, JobState.SCHEDULED, JobState.PROCESSING}
 
 
-async def _locked_job(conn: psycopg.AsyncConnection[Any], job_id: int) -> Job:
-    # Lock the row first so that the state we check is the state we change.
-    await conn.execute("SELECT 1 FROM procrastinate_jobs WHERE id = %s FOR UPDATE", (job_id,))
-    return await monitor.get_job(conn, job_id)
+async def _locked_job(conn: psycopg.AsyncConnection[Any], job_id: int) -> tuple[Job, str]:
+    """The job and Procrastinate's status of it, its row locked so that neither changes."""
+    cur = await conn.execute(
+        "SELECT status::text FROM procrastinate_jobs WHERE id = %s FOR UPDATE", (job_id,)
+    )
+    row = await cur.fetchone()
+    job = await monitor.get_job(conn, job_id)  # raises JobNotFound
+    assert row is not None
+    return job, row[0]
 
 
 async def retry(conn: psycopg.AsyncConnection[Any], job_id: int) -> Job:
     """Run a finished (or deleted) job once more, now; its journal keeps the earlier runs."""
-    job = await _locked_job(conn, job_id)
-    if job.state not in RETRYABLE:
-        raise IllegalTransition(f"job {job_id} is {job.state}; only finished jobs can be retried")
+    job, status = await _locked_job(conn, job_id)
+    if job.state not in RETRYABLE or status in ("todo", "doing"):
+        # A deleted job may still be waiting or running (being stopped): not finished yet.
+        shown = job.state if status not in ("todo", "doing") else f"{job.state} but still {status}"
+        raise IllegalTransition(f"job {job_id} is {shown}; only finished jobs can be retried")
     await conn.execute("DELETE FROM work_job_deletions WHERE job_id = %s", (job_id,))
     await conn.execute(
         "UPDATE procrastinate_jobs SET status = 'todo', scheduled_at = NULL, worker_id = NULL,"
@@ -36,7 +43,7 @@ async def retry(conn: psycopg.AsyncConnection[Any], job_id: int) -> Job:
 
 async def cancel(conn: psycopg.AsyncConnection[Any], job_id: int) -> Job:
     """Cancel a waiting job, or ask a running one to stop (it ends as cancelled)."""
-    job = await _locked_job(conn, job_id)
+    job, _ = await _locked_job(conn, job_id)
     if job.state not in CANCELLABLE:
         raise IllegalTransition(f"job {job_id} is {job.state}; there is nothing to cancel")
     await _stop(conn, job)
@@ -45,7 +52,7 @@ async def cancel(conn: psycopg.AsyncConnection[Any], job_id: int) -> Job:
 
 async def delete(conn: psycopg.AsyncConnection[Any], job_id: int) -> Job:
     """Mark a job deleted (cancelling or stopping it first); retention removes it later."""
-    job = await _locked_job(conn, job_id)
+    job, _ = await _locked_job(conn, job_id)
     if job.state in CANCELLABLE:
         await _stop(conn, job)
     await conn.execute(
