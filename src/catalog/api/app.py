@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from catalog.api import backgroundjobs, categories, errors, products, recurring, services
+from catalog.api.access import loopback_only
 from catalog.bootstrap import Runtime
 
 
@@ -21,9 +22,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     errors.install(app)
     app.add_middleware(errors.BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)
 
-    app.include_router(backgroundjobs.router)
-    app.include_router(recurring.router)
-    app.include_router(services.router)
+    # Deny by default: the management API is for this machine only (see catalog.api.access).
+    for management in (backgroundjobs.router, recurring.router, services.router):
+        app.include_router(management, dependencies=[Depends(loopback_only)])
     app.include_router(categories.router)
     app.include_router(products.router)
 
