@@ -3,7 +3,7 @@
     uv run python bench/jobs.py [--jobs 10000] [--concurrency 5] [--paced-jobs 1000 --rate 100]
 
 Two flavours: "plain", a bare Procrastinate task and worker; "ours", a job declared on a
-JobRegistry and run by catalog's JobWorker (journal, recovery sweep). Each measurement starts a
+WorkRegistry and run by catalog's JobWorker (journal, recovery sweep). Each measurement starts a
 fresh worker process with --concurrency:
 - burst (--rounds per flavour, in ABBA order so drift hits both): --jobs no-op jobs are enqueued
   one by one as fast as possible while the worker drains them; jobs/s is jobs / (first enqueue
@@ -35,7 +35,7 @@ import psycopg
 from catalog.bootstrap import runtime as open_runtime
 from catalog.settings import Settings
 from catalog.work.context import JobContext
-from catalog.work.engine import JobRegistry
+from catalog.work.declarations import WorkRegistry
 from catalog.work.worker import JobWorker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -43,7 +43,7 @@ from seed import bench_server, create_database, drop_database
 
 T = TypeVar("T")
 
-registry = JobRegistry()
+registry = WorkRegistry()
 OURS_TASK = "bench-noop"
 PLAIN_TASK = "bench-plain-noop"
 
@@ -84,7 +84,7 @@ async def run_our_worker(url: str, concurrency: int) -> None:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     async with open_runtime(settings, url) as rt:
-        await JobWorker(rt, concurrency=concurrency).run(stop)
+        await JobWorker(rt.resources, concurrency=concurrency).run(stop)
 
 
 # -- the driver ------------------------------------------------------------------------------

@@ -92,7 +92,7 @@ async def runtime(settings: Settings, database_url: str) -> AsyncIterator[Runtim
 async def worker(runtime: Runtime) -> AsyncIterator[Runtime]:
     """The runtime, with its background work (as configured) running in this process."""
     stop = asyncio.Event()
-    task = asyncio.create_task(run_background_work(runtime, stop))
+    task = asyncio.create_task(run_background_work(runtime.resources, stop))
     yield runtime
     stop.set()
     await asyncio.wait_for(task, timeout=30)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -13,7 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from catalog.settings import Settings
 from catalog.store import db
 from catalog.store.embedded import EmbeddedPostgres
-from catalog.work.engine import JobRegistry, WorkEngine
+from catalog.work.declarations import WorkRegistry, registries_in, registry_at
+from catalog.work.engine import WorkEngine
+from catalog.work.resources import Resources
+from catalog.work.schedules.timing import defaults_of
+
+JOBS_PACKAGE = "catalog.jobs"
 
 log = logging.getLogger(__name__)
 
@@ -41,41 +45,43 @@ def database(settings: Settings) -> Iterator[str]:
 
 def check_configuration(settings: Settings) -> None:
     """Fail fast on settings that would otherwise only fail once a server runs."""
-    from catalog.work import schedules
-
-    recurring = {
-        name: definition
-        for registry in job_registries(settings)
-        for name, definition in registry.definitions.items()
+    declared = {
+        name: definition.schedule
+        for registry in work_registries(settings)
+        for name, definition in registry.jobs.items()
         if definition.schedule is not None
     }
-    schedules.defaults_of(recurring, settings.schedules)
+    defaults_of(declared, settings.schedules)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Runtime:
-    """The wired service: what routes, jobs and commands are handed."""
+    """The wired service: what routes and commands are handed (jobs get `resources` only)."""
 
-    settings: Settings
     database_url: str
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
-    work: WorkEngine
+    resources: Resources
+
+    @property
+    def settings(self) -> Settings:
+        return self.resources.settings
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self.resources.db
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        return self.resources.sessions
+
+    @property
+    def work(self) -> WorkEngine:
+        return self.resources.work
 
 
-def job_registries(settings: Settings) -> list[JobRegistry]:
-    """The engine's own maintenance jobs, the catalogue's jobs, and any configured extras."""
-    from catalog import jobs
-    from catalog.work import maintenance
-
-    registries = [maintenance.registry, jobs.registry]
-    for spec in settings.job_modules:
-        module_name, _, attribute = spec.partition(":")
-        module = importlib.import_module(module_name)
-        registry = getattr(module, attribute or "registry")
-        if not isinstance(registry, JobRegistry):
-            raise TypeError(f"{spec} is not a JobRegistry")
-        registries.append(registry)
+def work_registries(settings: Settings) -> list[WorkRegistry]:
+    """Every module of `catalog.jobs`, then any configured extras (`CATALOG_JOB_MODULES`)."""
+    registries = registries_in(JOBS_PACKAGE)
+    registries.extend(registry_at(spec) for spec in settings.job_modules)
     return registries
 
 
@@ -86,18 +92,15 @@ async def runtime(settings: Settings, database_url: str) -> AsyncIterator[Runtim
     )
     work = WorkEngine(
         database_url,
-        job_registries(settings),
+        work_registries(settings),
         pool_max_size=2 * settings.worker_concurrency + settings.db_pool_size,
     )
     await work.open()
     try:
-        yield Runtime(
-            settings=settings,
-            database_url=database_url,
-            engine=engine,
-            sessions=db.create_sessionmaker(engine),
-            work=work,
+        resources = Resources(
+            settings=settings, db=engine, sessions=db.create_sessionmaker(engine), work=work
         )
+        yield Runtime(database_url=database_url, resources=resources)
     finally:
         await work.close()
         await engine.dispose()

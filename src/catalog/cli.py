@@ -16,6 +16,7 @@ from catalog.domain.errors import DomainError
 from catalog.settings import Settings
 from catalog.store import migrate as migrations
 from catalog.store import seed as seeding
+from catalog.work.resources import Resources
 from catalog.work.supervisor import run_background_work
 
 T = TypeVar("T")
@@ -108,8 +109,8 @@ def worker(
     runner.configure_logging(settings.log_level)
     wanted = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
 
-    async def work(rt: bootstrap.Runtime, stop: asyncio.Event) -> None:
-        await run_background_work(rt, stop, concurrency=concurrency, queues=wanted)
+    async def work(resources: Resources, stop: asyncio.Event) -> None:
+        await run_background_work(resources, stop, concurrency=concurrency, queues=wanted)
 
     with bootstrap.database(settings) as url:
         migrations.upgrade(url)

@@ -14,12 +14,13 @@ import uvicorn
 from catalog import bootstrap
 from catalog.api.app import create_app
 from catalog.settings import Settings
+from catalog.work.resources import Resources
 
 log = logging.getLogger(__name__)
 
-# Called with the opened runtime and the stop event; returns when the event is set and its
+# Called with the opened resources and the stop event; returns when the event is set and its
 # work is drained. `catalog serve` and `catalog worker` pass the background-work supervisor.
-WorkRunner = Callable[[bootstrap.Runtime, asyncio.Event], Coroutine[Any, Any, None]]
+WorkRunner = Callable[[Resources, asyncio.Event], Coroutine[Any, Any, None]]
 Prepare = Callable[[bootstrap.Runtime], Awaitable[None]]
 
 
@@ -80,7 +81,7 @@ async def run(
                 server = _Server(config)
                 tasks.append(asyncio.create_task(server.serve(), name="http"))
             if work is not None:
-                tasks.append(asyncio.create_task(work(rt, stop), name="work"))
+                tasks.append(asyncio.create_task(work(rt.resources, stop), name="work"))
             announcer = asyncio.create_task(_announce(server, on_ready or (lambda: None)))
             stopper = asyncio.create_task(stop.wait(), name="stop")
             await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     # A missed slot younger than this gets its one catch-up run under misfire=run_once.
     misfire_grace_s: float = Field(default=3600.0, ge=0)
     scheduler_enabled: bool = True
+    # Test-only: "module:attribute" of a catalog.work.schedules.scheduler.FaultHooks that the
+    # fault tests use to stand between a scheduler's steps (kill it after a claim, slow it).
+    scheduler_fault_hooks: str | None = None
 
     # Background services: how often a standby instance tries to take over a service.
     service_takeover_s: float = Field(default=3.0, gt=0)

@@ -214,9 +214,9 @@ async def test_changes_survive_a_restart_and_the_start_up_sync(
     await client.put(f"{BASE}/test-hourly", json={"cron": "45 * * * *"})
     await client.post(f"{BASE}/test-nightly/pause")
     async with open_runtime(settings, database_url) as restarted:
-        from catalog.work.scheduler import Scheduler
+        from catalog.work.schedules.scheduler import Scheduler
 
-        await Scheduler(restarted).sync()  # what every worker does at start-up
+        await Scheduler(restarted.resources).sync()  # what every worker does at start-up
         transport = httpx.ASGITransport(app=create_app(restarted))
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as again:
             jobs = {j["id"]: j for j in (await again.get(BASE)).json()}

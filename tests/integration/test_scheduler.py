@@ -11,10 +11,9 @@ import pytest
 
 from catalog.bootstrap import Runtime
 from catalog.settings import Settings
-from catalog.work import schedules
-from catalog.work.engine import Misfire
-from catalog.work.scheduler import Scheduler
-from catalog.work.schedules import Change
+from catalog.work.schedules import storage, views
+from catalog.work.schedules.scheduler import FaultHooks, Scheduler
+from catalog.work.schedules.timing import Change, Misfire
 from tests.support.settings import MakeSettings
 from tests.support.slots import SCHEDULE_MODULES, ManualClock, jobs_of, slot_rows
 
@@ -37,7 +36,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 async def scheduler(runtime: Runtime, clock: ManualClock) -> Scheduler:
-    scheduler = Scheduler(runtime, clock=clock)
+    scheduler = Scheduler(runtime.resources, clock=clock)
     await scheduler.sync()
     return scheduler
 
@@ -49,7 +48,7 @@ async def rows(rt: Runtime, schedule_id: str) -> list[dict[str, Any]]:
 
 async def update(rt: Runtime, schedule_id: str, change: Change, *, now: datetime) -> None:
     async with rt.work.pool.connection() as conn, conn.transaction():
-        await schedules.update(conn, schedule_id, change, actor="test", now=now)
+        await storage.update(conn, schedule_id, change, actor="test", now=now)
 
 
 def summary(slot_rows: list[dict[str, Any]]) -> list[tuple[datetime, str, str]]:
@@ -124,14 +123,14 @@ async def test_skip_runs_nothing_missed_and_records_the_miss(
     assert "misfire=skip" in missed["detail"]
     async with runtime.work.pool.connection() as conn:
         assert await jobs_of(conn, "test-hourly-skip") == []
-        view = await schedules.describe(conn, "test-hourly-skip", summaries={}, now=clock())
+        view = await views.read_detail(conn, "test-hourly-skip", summaries={}, now=clock())
     assert view.schedule.last_run is None  # a miss is not a run
     assert view.recent_slots[0].state == "missed"
 
 
 async def test_run_once_past_the_grace_runs_nothing(runtime: Runtime, clock: ManualClock) -> None:
     strict = dataclasses.replace(
-        runtime, settings=runtime.settings.model_copy(update={"misfire_grace_s": 600})
+        runtime.resources, settings=runtime.settings.model_copy(update={"misfire_grace_s": 600})
     )
     scheduler = Scheduler(strict, clock=clock)
     await scheduler.sync()
@@ -163,7 +162,7 @@ async def test_a_retimed_schedule_follows_its_new_cron_and_zone(
     await update(
         runtime,
         "test-hourly",
-        Change(cron="30 11 * * *", timezone="Europe/Berlin"),
+        Change(cron="30 11 * * *", tz="Europe/Berlin"),
         now=clock.set(T0),
     )
     clock.set(T0.replace(hour=10, minute=30, second=1))  # 11:30 in Berlin
@@ -174,24 +173,24 @@ async def test_a_retimed_schedule_follows_its_new_cron_and_zone(
 
 
 async def test_a_claim_rolled_back_before_its_enqueue_is_claimed_by_another_scheduler(
-    scheduler: Scheduler, runtime: Runtime, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, clock: ManualClock
 ) -> None:
-    claim = schedules.claim_slot
-    crashes = []
+    crashes: list[datetime | None] = []
 
-    async def claim_then_crash(conn: Any, schedule_id: str, slot: datetime, **kw: Any) -> Any:
-        claimed = await claim(conn, schedule_id, slot, **kw)
+    async def crash_after_first_claim(schedule_id: str, slot: datetime | None) -> None:
         if schedule_id == "test-hourly" and not crashes:
             crashes.append(slot)
             raise RuntimeError("the process died between claim and enqueue")
-        return claimed
 
-    monkeypatch.setattr(schedules, "claim_slot", claim_then_crash)
+    scheduler = Scheduler(
+        runtime.resources, clock=clock, faults=FaultHooks(after_claim=crash_after_first_claim)
+    )
+    await scheduler.sync()
     clock.set(T0.replace(hour=10, minute=0, second=1))
     await scheduler.tick()
     assert crashes == [T0.replace(hour=10, minute=0)]
     assert await rows(runtime, "test-hourly") == []  # the claim went with the transaction
-    other = Scheduler(runtime, clock=clock)
+    other = Scheduler(runtime.resources, clock=clock)
     await other.tick()
     slots = await rows(runtime, "test-hourly")
     assert summary(slots) == [(T0.replace(hour=10, minute=0), "cron", "enqueued")]
@@ -203,7 +202,11 @@ async def test_each_slot_fires_once_with_schedulers_racing(
     scheduler: Scheduler, runtime: Runtime, clock: ManualClock
 ) -> None:
     await update(runtime, "test-every-second", Change(enabled=True), now=clock())
-    rivals = [scheduler, Scheduler(runtime, clock=clock), Scheduler(runtime, clock=clock)]
+    rivals = [
+        scheduler,
+        Scheduler(runtime.resources, clock=clock),
+        Scheduler(runtime.resources, clock=clock),
+    ]
     for _ in range(20):
         clock.advance(seconds=1)
         await asyncio.gather(*(rival.tick() for rival in rivals))
@@ -230,14 +233,14 @@ async def test_a_slot_of_a_skip_overlap_job_still_waiting_is_recorded_as_skipped
 
 
 async def test_the_scheduler_wakes_on_an_operators_change(runtime: Runtime) -> None:
-    scheduler = Scheduler(runtime)
+    scheduler = Scheduler(runtime.resources)
     stop = asyncio.Event()
     running = asyncio.create_task(scheduler.run(stop))
     try:
         # Nothing is due for a long while: the scheduler sleeps its longest sleep.
         for _ in range(100):
             async with runtime.work.pool.connection() as conn:
-                if any(r.id == "test-every-second" for r in await schedules.load_all(conn)):
+                if any(r.id == "test-every-second" for r in await storage.load_all(conn)):
                     break
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.5)
@@ -254,7 +257,7 @@ async def test_the_scheduler_wakes_on_an_operators_change(runtime: Runtime) -> N
 
 async def test_the_scheduler_stops_promptly_and_cleanly(runtime: Runtime) -> None:
     stop = asyncio.Event()
-    running = asyncio.create_task(Scheduler(runtime).run(stop))
+    running = asyncio.create_task(Scheduler(runtime.resources).run(stop))
     await asyncio.sleep(0.5)
     stop.set()
     await asyncio.wait_for(running, timeout=5)

@@ -14,7 +14,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from catalog.work.schedules import Change, update
+from catalog.work.schedules.storage import update
+from catalog.work.schedules.timing import Change
 from tests.support.processes import CatalogProcess, start_worker
 from tests.support.slots import SCHEDULE_MODULES, jobs_of_sync, slot_rows_sync
 
@@ -23,6 +24,7 @@ pytestmark = pytest.mark.slow
 SCHEDULE = "test-every-second"
 RUN_FOR_S = 8.0
 SCHEDULER_STARTED = "scheduler started"
+FAULTS = "tests.support.scheduler_faults"
 
 
 @pytest.fixture
@@ -36,14 +38,15 @@ def processes() -> Iterator[list[CatalogProcess]]:
 
 
 def start(
-    database_url: str, tmp_path: Path, name: str, *, modules: tuple[str, ...] = ()
+    database_url: str, tmp_path: Path, name: str, *, faults: str | None = None
 ) -> CatalogProcess:
     return start_worker(
         database_url,
         tmp_path,
         name=name,
         concurrency=2,
-        job_modules=[*SCHEDULE_MODULES, *modules],
+        job_modules=SCHEDULE_MODULES,
+        **({"scheduler_fault_hooks": faults} if faults else {}),
         schedules={SCHEDULE: {"enabled": True}},
         services_enabled=False,
         worker_poll_s=0.2,
@@ -114,10 +117,10 @@ def test_a_worker_killed_between_claim_and_enqueue_loses_no_slot(
 ) -> None:
     # The survivor runs first but loses every race for a slot by a hair, so the doomed worker
     # claims one as soon as it runs; it dies right after its INSERT, before enqueue and commit.
-    survivor = start(database_url, tmp_path, "survivor", modules=("tests.support.slow_claims",))
+    survivor = start(database_url, tmp_path, "survivor", faults=f"{FAULTS}:slow_lock")
     processes.append(survivor)
     survivor.wait_for_log(SCHEDULER_STARTED, timeout_s=60)
-    doomed = start(database_url, tmp_path, "doomed", modules=("tests.support.crash_after_claim",))
+    doomed = start(database_url, tmp_path, "doomed", faults=f"{FAULTS}:crash_after_claim")
     processes.append(doomed)
     assert doomed.wait(timeout_s=60) == -signal.SIGKILL, doomed.log_path.read_text()
     last_words = doomed.log_path.read_text()

@@ -10,17 +10,17 @@ import pytest
 
 from catalog.bootstrap import Runtime
 from catalog.settings import Settings
-from catalog.work import schedules
-from catalog.work.cron import InvalidCron, InvalidTimeZone
-from catalog.work.engine import Misfire
-from catalog.work.schedules import (
-    AlreadyRunning,
+from catalog.work.schedules import slots, storage, views
+from catalog.work.schedules.cron import InvalidCron, InvalidTimeZone
+from catalog.work.schedules.slots import AlreadyRunning, ScheduleOrphaned
+from catalog.work.schedules.storage import ScheduleNotFound, ScheduleRow, Synced
+from catalog.work.schedules.timing import (
     Change,
     Field,
     InvalidSchedule,
-    ScheduleNotFound,
-    ScheduleOrphaned,
-    Timing,
+    Misfire,
+    Schedule,
+    defaults_of,
 )
 from catalog.work.supervisor import run_background_work
 from tests.support.settings import MakeSettings
@@ -38,27 +38,27 @@ def settings(make_settings: MakeSettings) -> Settings:
     )
 
 
-def declared(rt: Runtime, **overrides: dict[str, object]) -> dict[str, Timing]:
-    return schedules.defaults_of(rt.work.recurring, {**rt.settings.schedules, **overrides})
+def declared(rt: Runtime, **overrides: dict[str, object]) -> dict[str, Schedule]:
+    return defaults_of(rt.work.declared_schedules, {**rt.settings.schedules, **overrides})
 
 
 async def sync(
-    rt: Runtime, defaults: dict[str, Timing], *, now: datetime = T0, orphans: bool = True
-) -> schedules.Synced:
+    rt: Runtime, defaults: dict[str, Schedule], *, now: datetime = T0, orphans: bool = True
+) -> Synced:
     async with rt.work.pool.connection() as conn, conn.transaction():
-        return await schedules.sync(conn, defaults, now=now, mark_orphans=orphans)
+        return await storage.sync(conn, defaults, now=now, mark_orphans=orphans)
 
 
-async def row(rt: Runtime, schedule_id: str) -> schedules.ScheduleRow:
+async def row(rt: Runtime, schedule_id: str) -> ScheduleRow:
     async with rt.work.pool.connection() as conn:
-        return await schedules.load(conn, schedule_id)
+        return await storage.load(conn, schedule_id)
 
 
 async def change(
     rt: Runtime, schedule_id: str, what: Change, *, now: datetime = T0, actor: str = "alice"
-) -> schedules.ScheduleRow:
+) -> ScheduleRow:
     async with rt.work.pool.connection() as conn, conn.transaction():
-        return await schedules.update(conn, schedule_id, what, actor=actor, now=now)
+        return await storage.update(conn, schedule_id, what, actor=actor, now=now)
 
 
 @pytest.fixture
@@ -73,20 +73,26 @@ async def test_sync_stores_every_declared_schedule_with_its_defaults(runtime: Ru
         result.created
     )
     hourly = await row(runtime, "test-hourly")
-    assert hourly.timing == hourly.default == Timing("0 * * * *", "UTC", True, Misfire.RUN_ONCE)
+    assert (
+        hourly.current
+        == hourly.default
+        == Schedule("0 * * * *", tz="UTC", enabled=True, misfire=Misfire.RUN_ONCE)
+    )
     assert hourly.active_since == T0 and hourly.customised == frozenset()
     assert hourly.task == "test-hourly" and not hourly.orphaned
-    assert (await row(runtime, "test-every-second")).timing.enabled is False
+    assert (await row(runtime, "test-every-second")).current.enabled is False
     again = await sync(runtime, declared(runtime), now=T0 + timedelta(hours=1))
-    assert again == schedules.Synced(created=[], updated=[], orphaned=[])
+    assert again == Synced(created=[], updated=[], orphaned=[])
     assert (await row(runtime, "test-hourly")).active_since == T0
 
 
 async def test_settings_override_the_declared_defaults(synced: Runtime) -> None:
     nightly = await row(synced, "test-nightly")
     # Declared "30 2 * * *" in Europe/Berlin; CATALOG_SCHEDULES changes cron and misfire.
-    assert nightly.timing == Timing("45 3 * * *", "Europe/Berlin", True, Misfire.SKIP)
-    assert nightly.default == nightly.timing and not nightly.customised
+    assert nightly.current == Schedule(
+        "45 3 * * *", tz="Europe/Berlin", enabled=True, misfire=Misfire.SKIP
+    )
+    assert nightly.default == nightly.current and not nightly.customised
 
 
 @pytest.mark.parametrize(
@@ -103,7 +109,7 @@ def test_invalid_settings_overrides_are_refused_naming_the_place(
     runtime: Runtime, override: dict[str, object], message: str
 ) -> None:
     with pytest.raises(InvalidSchedule) as caught:
-        schedules.defaults_of(runtime.work.recurring, {"test-hourly": override})
+        defaults_of(runtime.work.declared_schedules, {"test-hourly": override})
     assert message in caught.value.message
 
 
@@ -120,21 +126,19 @@ async def test_changed_defaults_apply_to_fields_no_operator_changed(synced: Runt
     assert set(result.updated) == {"test-hourly", "test-nightly"}
     hourly = await row(synced, "test-hourly")
     # The operator's cron stays; the misfire nobody customised follows the new default.
-    assert hourly.timing == Timing("5 * * * *", "UTC", True, Misfire.SKIP)
-    assert hourly.default == Timing("10 * * * *", "UTC", True, Misfire.SKIP)
+    assert hourly.current == Schedule("5 * * * *", tz="UTC", enabled=True, misfire=Misfire.SKIP)
+    assert hourly.default == Schedule("10 * * * *", tz="UTC", enabled=True, misfire=Misfire.SKIP)
     assert hourly.customised == {Field.CRON}
     nightly = await row(synced, "test-nightly")
-    assert nightly.timing.cron == "0 4 * * *"
+    assert nightly.current.cron == "0 4 * * *"
     assert nightly.active_since == T0 + timedelta(days=1)  # re-timed: no slot before the change
 
 
 async def test_reset_returns_to_the_current_defaults(synced: Runtime) -> None:
-    await change(synced, "test-hourly", Change(cron="5 * * * *", timezone="Asia/Tokyo"))
+    await change(synced, "test-hourly", Change(cron="5 * * * *", tz="Asia/Tokyo"))
     async with synced.work.pool.connection() as conn, conn.transaction():
-        reset = await schedules.reset(
-            conn, "test-hourly", actor="bob", now=T0 + timedelta(minutes=5)
-        )
-    assert reset.timing == reset.default == Timing("0 * * * *")
+        reset = await storage.reset(conn, "test-hourly", actor="bob", now=T0 + timedelta(minutes=5))
+    assert reset.current == reset.default == Schedule("0 * * * *")
     assert reset.customised == frozenset()
     assert reset.updated_by == "bob"
     assert reset.active_since == T0 + timedelta(minutes=5)
@@ -150,17 +154,17 @@ async def test_an_operator_change_is_recorded_with_who_and_when(synced: Runtime)
 
 async def test_retiming_moves_the_anchor(synced: Runtime) -> None:
     when = T0 + timedelta(minutes=3)
-    changed = await change(synced, "test-hourly", Change(timezone="Europe/Berlin"), now=when)
+    changed = await change(synced, "test-hourly", Change(tz="Europe/Berlin"), now=when)
     assert changed.active_since == when
     assert changed.customised == {Field.TIMEZONE}
 
 
 async def test_setting_a_field_back_to_its_default_uncustomises_it(synced: Runtime) -> None:
     paused = await change(synced, "test-hourly", Change(enabled=False))
-    assert paused.customised == {Field.ENABLED} and not paused.timing.enabled
+    assert paused.customised == {Field.ENABLED} and not paused.current.enabled
     when = T0 + timedelta(hours=2)
     resumed = await change(synced, "test-hourly", Change(enabled=True), now=when)
-    assert resumed.customised == frozenset() and resumed.timing.enabled
+    assert resumed.customised == frozenset() and resumed.current.enabled
     assert resumed.active_since == when  # no slot of the paused time runs
 
 
@@ -169,7 +173,7 @@ async def test_an_invalid_change_changes_nothing(synced: Runtime) -> None:
     with pytest.raises(InvalidCron):
         await change(synced, "test-hourly", Change(cron="0 0 31 2 *", enabled=False))
     with pytest.raises(InvalidTimeZone):
-        await change(synced, "test-hourly", Change(timezone="Nowhere/Land"))
+        await change(synced, "test-hourly", Change(tz="Nowhere/Land"))
     with pytest.raises(InvalidSchedule, match="nothing to change"):
         await change(synced, "test-hourly", Change())
     with pytest.raises(ScheduleNotFound):
@@ -181,7 +185,7 @@ async def test_schedules_of_vanished_jobs_are_orphaned_and_keep_their_history(
     synced: Runtime,
 ) -> None:
     async with synced.work.pool.connection() as conn, conn.transaction():
-        await schedules.trigger(conn, synced.work, "test-hourly", actor="alice", now=T0)
+        await slots.trigger(conn, synced.work, "test-hourly", actor="alice", now=T0)
     without = {k: v for k, v in declared(synced).items() if k != "test-hourly"}
     assert (await sync(synced, without)).orphaned == ["test-hourly"]
     orphan = await row(synced, "test-hourly")
@@ -201,18 +205,18 @@ async def test_triggering_an_orphan_is_a_conflict(synced: Runtime) -> None:
     await sync(synced, without)
     with pytest.raises(ScheduleOrphaned):
         async with synced.work.pool.connection() as conn, conn.transaction():
-            await schedules.trigger(conn, synced.work, "test-hourly", actor="x", now=T0)
+            await slots.trigger(conn, synced.work, "test-hourly", actor="x", now=T0)
 
 
 async def test_a_slot_follows_its_job_and_keeps_the_outcome_once_the_job_is_pruned(
     synced: Runtime,
 ) -> None:
     async with synced.work.pool.connection() as conn, conn.transaction():
-        triggered = await schedules.trigger(
+        triggered = await slots.trigger(
             conn, synced.work, "test-hourly", actor="alice", now=datetime.now(UTC)
         )
     stop = asyncio.Event()
-    worker = asyncio.create_task(run_background_work(synced, stop))
+    worker = asyncio.create_task(run_background_work(synced.resources, stop))
     try:
         async with synced.work.pool.connection() as conn:
             for _ in range(200):
@@ -229,9 +233,9 @@ async def test_a_slot_follows_its_job_and_keeps_the_outcome_once_the_job_is_prun
     async with synced.work.pool.connection() as conn:
         await conn.execute("DELETE FROM procrastinate_jobs WHERE id = %s", (triggered.job_id,))
         (kept,) = await slot_rows(conn, "test-hourly")
-        views = await schedules.describe_all(conn, summaries={}, now=datetime.now(UTC))
+        listed = await views.list_views(conn, summaries={}, now=datetime.now(UTC))
     assert kept["job_id"] is None and kept["state"] == "succeeded"
-    view = next(v for v in views if v.id == "test-hourly")
+    view = next(v for v in listed if v.id == "test-hourly")
     assert view.last_run == triggered.slot and view.last_state == "succeeded"
     assert view.last_duration_s is not None and view.last_duration_s >= 0
     assert view.last_kind == "manual"
@@ -239,7 +243,7 @@ async def test_a_slot_follows_its_job_and_keeps_the_outcome_once_the_job_is_prun
 
 async def test_slot_state_tracks_every_status_change(synced: Runtime) -> None:
     async with synced.work.pool.connection() as conn, conn.transaction():
-        triggered = await schedules.trigger(conn, synced.work, "test-hourly", actor="a", now=T0)
+        triggered = await slots.trigger(conn, synced.work, "test-hourly", actor="a", now=T0)
     states = []
     async with synced.work.pool.connection() as conn:
         for status in ("doing", "todo", "doing", "failed", "todo", "doing", "succeeded"):
@@ -262,7 +266,7 @@ async def test_slot_state_tracks_every_status_change(synced: Runtime) -> None:
 
 async def test_a_job_deleted_before_it_ran_leaves_its_slot_deleted(synced: Runtime) -> None:
     async with synced.work.pool.connection() as conn, conn.transaction():
-        triggered = await schedules.trigger(conn, synced.work, "test-hourly", actor="a", now=T0)
+        triggered = await slots.trigger(conn, synced.work, "test-hourly", actor="a", now=T0)
     async with synced.work.pool.connection() as conn:
         await conn.execute("DELETE FROM procrastinate_jobs WHERE id = %s", (triggered.job_id,))
         (slot,) = await slot_rows(conn, "test-hourly")
@@ -273,10 +277,10 @@ async def test_triggering_a_skip_overlap_job_that_is_waiting_is_a_conflict(
     synced: Runtime,
 ) -> None:
     async with synced.work.pool.connection() as conn, conn.transaction():
-        first = await schedules.trigger(conn, synced.work, "test-exclusive", actor="a", now=T0)
+        first = await slots.trigger(conn, synced.work, "test-exclusive", actor="a", now=T0)
     with pytest.raises(AlreadyRunning) as caught:
         async with synced.work.pool.connection() as conn, conn.transaction():
-            await schedules.trigger(conn, synced.work, "test-exclusive", actor="a", now=T0)
+            await slots.trigger(conn, synced.work, "test-exclusive", actor="a", now=T0)
     assert caught.value.job_id == first.job_id
     assert str(first.job_id) in caught.value.message
     async with synced.work.pool.connection() as conn:
@@ -298,13 +302,13 @@ async def test_pruning_keeps_recent_rows_the_latest_row_and_the_latest_run(
                 " VALUES ('test-hourly', %s, 'cron', %s, %s)",
                 (T0 + timedelta(hours=i), state, now - age + timedelta(seconds=i)),
             )
-        deleted = await schedules.prune_slots(conn, "test-hourly", now=now, batch_size=1000)
+        deleted = await slots.prune_slots(conn, "test-hourly", now=now, batch_size=1000)
         kept = await slot_rows(conn, "test-hourly")
     assert deleted == 34
     assert [k["slot"] for k in kept] == [T0 + timedelta(hours=i) for i in (30, 35, 36, 37, 38, 39)]
     async with synced.work.pool.connection() as conn:
         # A cap on rows per schedule prunes even recent rows, but never the latest two kinds.
-        deleted = await schedules.prune_slots(conn, "test-hourly", now=now, max_rows=2)
+        deleted = await slots.prune_slots(conn, "test-hourly", now=now, max_rows=2)
         kept = await slot_rows(conn, "test-hourly")
     assert [k["slot"] for k in kept] == [T0 + timedelta(hours=i) for i in (30, 38, 39)]
 
@@ -325,4 +329,4 @@ async def test_concurrent_syncs_insert_each_schedule_once(
     )
     created = [set(r.created) for r in results]
     assert created[0].isdisjoint(created[1])
-    assert created[0] | created[1] == set(runtime.work.recurring)
+    assert created[0] | created[1] == set(runtime.work.declared_schedules)

@@ -18,7 +18,8 @@ from psycopg.rows import dict_row
 
 from catalog.bootstrap import Runtime
 from catalog.settings import Settings
-from catalog.work.services import LOCK_APPLICATION_NAME, ServiceRunner
+from catalog.work.services.leadership import LOCK_APPLICATION_NAME
+from catalog.work.services.runner import ServiceRunner
 from tests.support import services as test_services
 from tests.support.services import create_tables, fail_next, steps
 from tests.support.settings import MakeSettings
@@ -64,7 +65,7 @@ async def running(
 ) -> AsyncIterator[Running]:
     """A service runner for `names` in this process, stopped gracefully on exit."""
     runner = ServiceRunner(
-        runtime, services={n: runtime.work.services[n] for n in names}, instance=instance
+        runtime.resources, services={n: runtime.work.services[n] for n in names}, instance=instance
     )
     stop = asyncio.Event()
     handle = Running(runner, stop, asyncio.create_task(runner.run(stop)))
@@ -136,7 +137,11 @@ async def test_only_one_runner_leads_and_a_graceful_stop_hands_over_at_once(
 ) -> None:
     # Standbys retry only every 30 s here: a prompt takeover comes from the released NOTIFY.
     patient = dataclasses.replace(
-        runtime, settings=runtime.settings.model_copy(update={"service_takeover_s": 30})
+        runtime,
+        resources=dataclasses.replace(
+            runtime.resources,
+            settings=runtime.settings.model_copy(update={"service_takeover_s": 30}),
+        ),
     )
     url = runtime.database_url
     async with running(patient, "test-recorder", instance="host-a:1") as first:
@@ -228,7 +233,9 @@ async def test_a_failing_step_backs_off_exponentially_and_its_error_is_shown(
     assert recovered["runs"] >= 4  # counting on after the recovery
     assert recovered["last_error"] == "Flaky: 0 more failures to go"  # kept: it was the last
     assert _parse(recovered["last_success"]) > _parse(recovered["last_error_at"])
-    assert recovered["lag"] == test_services.FLAKY_LAG
+    assert recovered["lag_rows"] == test_services.FLAKY_LAG_ROWS
+    assert recovered["lag_s"] is None  # the service counts rows
+    assert recovered["lag"] == test_services.FLAKY_LAG_ROWS  # deprecated, unit-less
     detail = (await client.get(f"{API}/test-flaky")).json()
     assert "Traceback" in detail["last_error_traceback"]
     assert "Flaky" in detail["last_error_traceback"]
@@ -418,3 +425,44 @@ async def test_the_listing_shows_every_declared_service_in_its_documented_shape(
     assert f"{API}/{{name}}/wake" in schema["paths"]
     listed_schema = schema["components"]["schemas"]["BackgroundService"]["properties"]
     assert listed_schema["last_success"]["anyOf"][0]["format"] == "date-time"
+
+
+async def test_a_step_past_its_timeout_is_cancelled_recorded_and_the_loop_goes_on(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    url = runtime.database_url
+    async with running(runtime, "test-hanging", instance="host-a:1"):
+        recovered = await eventually(
+            lambda: _api_state(client, "test-hanging", "idle", min_runs=2),
+            timeout_s=15,
+            what="a step after the hung one",
+        )
+        lock_held = await _lock_held(runtime, "test-hanging")
+    assert test_services.EVENTS[:2] == [
+        ("test-hanging", "hanging"),
+        ("test-hanging", "cancelled"),
+    ]
+    # Recorded as a failed step, with its timeout; the next step ran and succeeded.
+    assert recovered["last_error_type"] == "StepTimeout"
+    assert f"timeout of {test_services.HANG_TIMEOUT_S:g} s" in recovered["last_error"]
+    assert (recovered["failures"], recovered["consecutive_failures"]) == (1, 0)
+    assert recovered["last_success"] is not None
+    # The same instance kept the lead all along.
+    assert recovered["leader"] == recovered["last_leader"] == "host-a:1"
+    assert lock_held
+    hung, after, *_ = steps(url, "test-hanging")
+    assert (hung.trigger, hung.outcome) == ("takeover", None)
+    assert (after.trigger, after.outcome) == ("retry", "ok")
+    # The service's own backoff, not the default one, came between the two.
+    gap_s = (after.started_at - hung.started_at).total_seconds()
+    assert gap_s >= test_services.HANG_TIMEOUT_S + test_services.HANG_BACKOFF_S - 0.05, gap_s
+
+
+async def _lock_held(rt: Runtime, name: str) -> bool:
+    async with rt.work.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT count(*) FROM work_service_locks WHERE key = work_service_lock_key(%s)",
+            (name,),
+        )
+        row = await cur.fetchone()
+    return row == (1,)

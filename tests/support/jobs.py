@@ -9,10 +9,10 @@ from datetime import datetime
 from typing import Any
 
 from catalog.work.context import JobContext
-from catalog.work.engine import JobRegistry
+from catalog.work.declarations import WorkRegistry
 from catalog.work.policy import Overlap, RetryPolicy
 
-registry = JobRegistry()
+registry = WorkRegistry()
 
 FAST_RETRIES = RetryPolicy(attempts=3, backoff_s=0.2, max_backoff_s=1, jitter=0.1)
 

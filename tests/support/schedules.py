@@ -6,10 +6,10 @@ import asyncio
 from datetime import datetime
 
 from catalog.work.context import JobContext
-from catalog.work.engine import JobRegistry, Misfire, Schedule
+from catalog.work.declarations import Misfire, Schedule, WorkRegistry
 from catalog.work.policy import Overlap
 
-registry = JobRegistry()
+registry = WorkRegistry()
 
 # Off by default so that it only runs where a test turns it on (CATALOG_SCHEDULES).
 EVERY_SECOND = Schedule("* * * * * *", enabled=False)  # seconds first

@@ -13,17 +13,20 @@ from typing import Any
 
 import psycopg
 
-from catalog.work.engine import JobRegistry
-from catalog.work.service_context import ServiceContext
+from catalog.work.declarations import WorkRegistry
+from catalog.work.policy import RetryPolicy
+from catalog.work.services.context import ServiceContext, Trigger
 
-registry = JobRegistry()  # every test service, for tests that run services in process
-failover_registry = JobRegistry()  # only the recorder, for worker processes
+registry = WorkRegistry()  # every test service, for tests that run services in process
+failover_registry = WorkRegistry()  # only the recorder, for worker processes
 
 RECORDER_INTERVAL_S = 0.5
 RECORDER_STEP_S = 0.2
 WAKE_CHANNEL = "test_service_wake"
-FLAKY_LAG = 42.0
+FLAKY_LAG_ROWS = 42
 SLOW_STEP_S = 3.0
+HANG_TIMEOUT_S = 0.5
+HANG_BACKOFF_S = 2.0  # far from the default first backoff (1 s +/- 25 %)
 
 # What in-process steps saw, for the events a database row cannot record (a cancellation).
 EVENTS: list[tuple[str, str]] = []
@@ -85,7 +88,7 @@ def fail_next(database_url: str, service: str, *, failures: int) -> None:
 
 
 async def _start(ctx: ServiceContext) -> int:
-    async with ctx.runtime.work.pool.connection() as conn:
+    async with ctx.resources.work.pool.connection() as conn:
         cur = await conn.execute(
             "INSERT INTO test_service_steps (service, instance, trigger) VALUES (%s, %s, %s)"
             " RETURNING id",
@@ -97,7 +100,7 @@ async def _start(ctx: ServiceContext) -> int:
 
 
 async def _finish(ctx: ServiceContext, step_id: int, outcome: str) -> None:
-    async with ctx.runtime.work.pool.connection() as conn:
+    async with ctx.resources.work.pool.connection() as conn:
         await conn.execute(
             "UPDATE test_service_steps SET finished_at = clock_timestamp(), outcome = %s"
             " WHERE id = %s",
@@ -127,7 +130,7 @@ async def wakeable(ctx: ServiceContext) -> None:
 async def flaky(ctx: ServiceContext) -> None:
     """Fails while test_service_faults says so, then reports a lag."""
     step_id = await _start(ctx)
-    async with ctx.runtime.work.pool.connection() as conn:
+    async with ctx.resources.work.pool.connection() as conn:
         cur = await conn.execute(
             "UPDATE test_service_faults SET failures_left = failures_left - 1"
             " WHERE service = %s AND failures_left > 0 RETURNING failures_left",
@@ -137,7 +140,7 @@ async def flaky(ctx: ServiceContext) -> None:
     if failing is not None:
         await _finish(ctx, step_id, "failed")
         raise Flaky(f"{failing[0]} more failures to go")
-    ctx.set_lag(FLAKY_LAG)
+    ctx.set_lag(rows=FLAKY_LAG_ROWS)
     await _finish(ctx, step_id, "ok")
 
 
@@ -162,3 +165,22 @@ async def stubborn(ctx: ServiceContext) -> None:
     except asyncio.CancelledError:
         EVENTS.append((ctx.name, "cancelled"))
         raise
+
+
+@registry.service(
+    "test-hanging",
+    interval_s=0.3,
+    step_timeout_s=HANG_TIMEOUT_S,
+    backoff=RetryPolicy(backoff_s=HANG_BACKOFF_S, max_backoff_s=HANG_BACKOFF_S, jitter=0),
+)
+async def hanging(ctx: ServiceContext) -> None:
+    """Hangs on its first step (until its timeout cancels it), then steps quickly."""
+    step_id = await _start(ctx)
+    if ctx.trigger is Trigger.TAKEOVER:
+        EVENTS.append((ctx.name, "hanging"))
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            EVENTS.append((ctx.name, "cancelled"))
+            raise
+    await _finish(ctx, step_id, "ok")

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from catalog.domain.errors import InvalidInput
-from catalog.work import cron
-from catalog.work.cron import InvalidCron, InvalidTimeZone
+from catalog.work.schedules import cron
+from catalog.work.schedules.cron import InvalidCron, InvalidTimeZone
 
 UTC_ZONE = ZoneInfo("UTC")
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from catalog.work import cron
-from catalog.work.engine import Misfire
-from catalog.work.scheduler import LATE_AFTER_S, Plan, plan
+from catalog.work.schedules import cron
+from catalog.work.schedules.scheduler import LATE_AFTER_S, Plan, plan
+from catalog.work.schedules.timing import Misfire
 
 HOURLY = cron.parse("0 * * * *")
 EVERY_SECOND = cron.parse("* * * * * *")

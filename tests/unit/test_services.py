@@ -8,15 +8,11 @@ from typing import Any
 
 import pytest
 
-from catalog.work.service_context import ServiceContext, ServiceStopping, Trigger
-from catalog.work.services import (
-    STALE_AFTER_S,
-    STEP_BACKOFF,
-    ServiceState,
-    derive_state,
-    first_step_delay_s,
-    step_backoff_s,
-)
+from catalog.work.declarations import DEFAULT_SERVICE_BACKOFF, LagUnit, WorkRegistry
+from catalog.work.policy import RetryPolicy
+from catalog.work.services.context import ServiceContext, ServiceStopping, Trigger
+from catalog.work.services.loop import first_step_delay_s
+from catalog.work.services.status import STALE_AFTER_S, ServiceState, derive_state
 
 
 class _NoJitter(random.Random):
@@ -24,20 +20,24 @@ class _NoJitter(random.Random):
         return (a + b) / 2
 
 
-def test_backoff_doubles_from_one_second_after_each_failure_in_a_row() -> None:
+def step_backoff_s(failures: int, *, rng: random.Random) -> float:
+    return DEFAULT_SERVICE_BACKOFF.delay_s(failures, rng=rng)
+
+
+def test_default_backoff_doubles_from_one_second_after_each_failure_in_a_row() -> None:
     delays = [step_backoff_s(n, rng=_NoJitter()) for n in range(1, 6)]
     assert delays == [1.0, 2.0, 4.0, 8.0, 16.0]
 
 
-def test_backoff_is_capped() -> None:
-    assert step_backoff_s(50, rng=_NoJitter()) == STEP_BACKOFF.max_backoff_s
+def test_default_backoff_is_capped() -> None:
+    assert step_backoff_s(50, rng=_NoJitter()) == DEFAULT_SERVICE_BACKOFF.max_backoff_s
 
 
-def test_backoff_jitter_stays_within_its_fraction() -> None:
+def test_default_backoff_jitter_stays_within_its_fraction() -> None:
     rng = random.Random(7)
     for failures in (1, 3, 20):
         base = step_backoff_s(failures, rng=_NoJitter())
-        spread = base * STEP_BACKOFF.jitter
+        spread = base * DEFAULT_SERVICE_BACKOFF.jitter
         delays = [step_backoff_s(failures, rng=rng) for _ in range(200)]
         assert all(base - spread <= d <= base + spread for d in delays)
         assert len(set(delays)) > 100  # spread out, so failing instances do not retry in step
@@ -82,27 +82,73 @@ def test_a_new_leader_of_a_listening_service_steps_at_once() -> None:
     assert first_step_delay_s(interval_s=60, since_last_start_s=1, listens=True) == 0
 
 
-def _context(stopping: bool = False) -> ServiceContext:
+def test_a_service_declares_its_whole_policy() -> None:
+    registry = WorkRegistry()
+    backoff = RetryPolicy(backoff_s=5, max_backoff_s=60)
+
+    @registry.service(
+        "search-sync",
+        interval_s=1800,
+        listen="catalog_change_log",
+        backoff=backoff,
+        step_timeout_s=60,
+        lag_unit=LagUnit.SECONDS,
+    )
+    async def search_sync(ctx: ServiceContext) -> None:
+        """Keep the index equal to the database."""
+
+    declared = registry.services["search-sync"]
+    assert (declared.interval_s, declared.listen, declared.backoff) == (
+        1800,
+        "catalog_change_log",
+        backoff,
+    )
+    assert (declared.step_timeout_s, declared.lag_unit) == (60, LagUnit.SECONDS)
+    assert declared.summary == "Keep the index equal to the database."
+
+
+@pytest.mark.parametrize("timeout_s", [0, -1])
+def test_a_step_timeout_must_be_positive(timeout_s: float) -> None:
+    with pytest.raises(ValueError, match="step_timeout_s"):
+        WorkRegistry().service("x", interval_s=1, step_timeout_s=timeout_s)
+
+
+def _context(stopping: bool = False, *, lag_unit: LagUnit = LagUnit.ROWS) -> ServiceContext:
     return ServiceContext(
-        runtime=None,  # type: ignore[arg-type]
+        resources=None,  # type: ignore[arg-type]
         name="search-sync",
         instance="host:1",
         trigger=Trigger.INTERVAL,
         interval_s=1.0,
+        lag_unit=lag_unit,
         log=logging.getLogger("test"),
         _should_stop=lambda: stopping,
     )
 
 
-def test_lag_is_a_finite_non_negative_number() -> None:
+def test_lag_is_a_finite_non_negative_number_in_the_declared_unit() -> None:
     ctx = _context()
     assert ctx.lag is None
-    ctx.set_lag(12)
+    ctx.set_lag(rows=12)
     assert ctx.lag == 12.0
-    for bad in (-1.0, float("nan"), float("inf")):
+    for bad in (-1, float("nan"), float("inf")):
         with pytest.raises(ValueError):
-            ctx.set_lag(bad)
+            ctx.set_lag(rows=bad)  # type: ignore[arg-type]
     assert ctx.lag == 12.0
+    timed = _context(lag_unit=LagUnit.SECONDS)
+    timed.set_lag(seconds=2.5)
+    assert timed.lag == 2.5
+
+
+def test_lag_in_another_unit_than_declared_or_without_one_is_refused() -> None:
+    ctx = _context(lag_unit=LagUnit.ROWS)
+    with pytest.raises(ValueError, match="reports its lag in rows"):
+        ctx.set_lag(seconds=3.0)
+    with pytest.raises(ValueError, match="one unit"):
+        ctx.set_lag()
+    with pytest.raises(ValueError, match="one unit"):
+        ctx.set_lag(rows=1, seconds=1.0)
+    assert ctx.lag is None
 
 
 def test_check_stop_raises_only_when_stopping() -> None:

@@ -13,7 +13,6 @@ from catalog.api.timestamps import Timestamp
 from catalog.bootstrap import Runtime
 from catalog.work import control, monitor
 from catalog.work.monitor import JobState
-from catalog.work.policy import describe
 
 router = APIRouter(prefix="/api/backgroundjobs", tags=["background jobs"])
 
@@ -240,7 +239,7 @@ async def list_tasks(rt: RuntimeDep) -> list[TaskOut]:
         TaskOut(
             name=d.name,
             summary=d.summary,
-            policy=describe(d.policy),
+            policy=d.policy.as_dict(),
             schedule=f"{d.schedule.cron} ({d.schedule.tz})" if d.schedule else None,
         )
         for d in sorted(rt.work.definitions.values(), key=lambda d: d.name)

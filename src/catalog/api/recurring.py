@@ -6,6 +6,7 @@ NOTIFY. The actor recorded with a change comes from the `X-Actor` header ("api" 
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -16,9 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from catalog.api.deps import RuntimeDep
 from catalog.api.timestamps import Timestamp
 from catalog.bootstrap import Runtime
-from catalog.work import schedules
-from catalog.work.engine import Misfire
-from catalog.work.schedules import Change, ScheduleView, SlotKind, SlotState
+from catalog.work.schedules import slots, storage, views
+from catalog.work.schedules.slots import SlotKind, SlotState
+from catalog.work.schedules.timing import Change, Misfire, Schedule, defaults_of
+from catalog.work.schedules.views import ScheduleView
 
 router = APIRouter(prefix="/api/backgroundjobs", tags=["recurring jobs"])
 
@@ -35,14 +37,21 @@ ActorHeader = Annotated[
 
 
 class DefaultTiming(BaseModel):
-    """The timing a schedule follows when not customised: its code declaration + settings."""
-
-    model_config = ConfigDict(from_attributes=True)
+    """The schedule it follows when not customised: its code declaration + settings."""
 
     cron: str
     timezone: str
     enabled: bool
     misfire: Misfire
+
+    @classmethod
+    def of(cls, schedule: Schedule) -> DefaultTiming:
+        return cls(
+            cron=schedule.cron,
+            timezone=schedule.tz,
+            enabled=schedule.enabled,
+            misfire=schedule.misfire,
+        )
 
 
 class RecurringJob(BaseModel):
@@ -123,21 +132,22 @@ async def _ensure_synced(request: Request, runtime: Runtime) -> None:
     """Store the declared schedules once per app, so the API works before any worker started."""
     if getattr(request.app.state, "recurring_synced", False):
         return
-    defaults = schedules.defaults_of(runtime.work.recurring, runtime.settings.schedules)
+    defaults = defaults_of(runtime.work.declared_schedules, runtime.settings.schedules)
     async with runtime.work.pool.connection() as conn, conn.transaction():
         # Orphans are for schedulers to mark: an API process may load fewer job modules.
-        await schedules.sync(conn, defaults, now=datetime.now(UTC), mark_orphans=False)
+        await storage.sync(conn, defaults, now=datetime.now(UTC), mark_orphans=False)
     request.app.state.recurring_synced = True
 
 
 def _view(view: ScheduleView) -> RecurringJob:
-    return RecurringJob.model_validate(view)
+    fields = {f.name: getattr(view, f.name) for f in dataclasses.fields(view)}
+    return RecurringJob(**(fields | {"default": DefaultTiming.of(view.default)}))
 
 
 async def _current(
     conn: psycopg.AsyncConnection[Any], runtime: Runtime, schedule_id: str
 ) -> RecurringJob:
-    detail = await schedules.describe(
+    detail = await views.read_detail(
         conn, schedule_id, summaries=_summaries(runtime), now=datetime.now(UTC), recent=0
     )
     return _view(detail.schedule)
@@ -148,10 +158,8 @@ async def list_recurring_jobs(request: Request, runtime: RuntimeDep) -> list[Rec
     """Every recurring job, with its timing, next run and latest run."""
     await _ensure_synced(request, runtime)
     async with runtime.work.pool.connection() as conn:
-        views = await schedules.describe_all(
-            conn, summaries=_summaries(runtime), now=datetime.now(UTC)
-        )
-    return [_view(view) for view in views]
+        listed = await views.list_views(conn, summaries=_summaries(runtime), now=datetime.now(UTC))
+    return [_view(view) for view in listed]
 
 
 @router.get("/recurring-jobs/{schedule_id}", response_model=RecurringJobDetail)
@@ -161,7 +169,7 @@ async def get_recurring_job(
     """One recurring job, with its next slots and its latest slots (runs, skips, misses)."""
     await _ensure_synced(request, runtime)
     async with runtime.work.pool.connection() as conn:
-        detail = await schedules.describe(
+        detail = await views.read_detail(
             conn, schedule_id, summaries=_summaries(runtime), now=datetime.now(UTC)
         )
     return RecurringJobDetail(
@@ -182,9 +190,7 @@ async def update_recurring_job(
     """Re-time, pause/resume or change the misfire policy; an invalid cron or zone changes
     nothing and answers 422."""
     await _ensure_synced(request, runtime)
-    change = Change(
-        cron=body.cron, timezone=body.timezone, enabled=body.enabled, misfire=body.misfire
-    )
+    change = Change(cron=body.cron, tz=body.timezone, enabled=body.enabled, misfire=body.misfire)
     return await _change(runtime, schedule_id, change, actor=actor)
 
 
@@ -213,7 +219,7 @@ async def reset_recurring_job(
     """Drop the operator's changes: back to the defaults from code and settings."""
     await _ensure_synced(request, runtime)
     async with runtime.work.pool.connection() as conn, conn.transaction():
-        await schedules.reset(conn, schedule_id, actor=actor or "api", now=datetime.now(UTC))
+        await storage.reset(conn, schedule_id, actor=actor or "api", now=datetime.now(UTC))
         return await _current(conn, runtime, schedule_id)
 
 
@@ -224,7 +230,7 @@ async def trigger_recurring_job(
     """Enqueue the job now, as a manual slot; 409 if it skips overlapping runs and is running."""
     await _ensure_synced(request, runtime)
     async with runtime.work.pool.connection() as conn, conn.transaction():
-        triggered = await schedules.trigger(
+        triggered = await slots.trigger(
             conn, runtime.work, schedule_id, actor=actor or "api", now=datetime.now(UTC)
         )
     return Triggered.model_validate(triggered)
@@ -234,7 +240,5 @@ async def _change(
     runtime: Runtime, schedule_id: str, change: Change, *, actor: str | None
 ) -> RecurringJob:
     async with runtime.work.pool.connection() as conn, conn.transaction():
-        await schedules.update(
-            conn, schedule_id, change, actor=actor or "api", now=datetime.now(UTC)
-        )
+        await storage.update(conn, schedule_id, change, actor=actor or "api", now=datetime.now(UTC))
         return await _current(conn, runtime, schedule_id)

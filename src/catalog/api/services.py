@@ -7,8 +7,8 @@ from pydantic import BaseModel, Field
 
 from catalog.api.deps import RuntimeDep
 from catalog.api.timestamps import Timestamp
-from catalog.work import services
-from catalog.work.services import ServiceState, ServiceStatus
+from catalog.work.services import status as service_status
+from catalog.work.services.status import ServiceState, ServiceStatus
 
 router = APIRouter(prefix="/api/backgroundjobs", tags=["background services"])
 
@@ -33,8 +33,15 @@ class BackgroundService(BaseModel):
         description="`Type: message` of the last failed step, kept after later successes."
     )
     runs: int = Field(description="Steps finished, failed ones included.")
+    lag_rows: int | None = Field(
+        description="How many rows behind the service says it is (services that count rows)."
+    )
+    lag_s: float | None = Field(
+        description="How many seconds behind the service says it is (services that count time)."
+    )
     lag: float | None = Field(
-        description="How far behind the service says it is, in its own unit (rows, seconds)."
+        description="Deprecated: the same number as `lag_rows` or `lag_s`, without its unit.",
+        json_schema_extra={"deprecated": True},
     )
     alive: bool = Field(description="Whether a live leader runs it (running, idle, backing_off).")
     summary: str = Field(description="What the service does.")
@@ -67,8 +74,10 @@ class BackgroundService(BaseModel):
             last_success=status.last_success,
             last_error=status.last_error,
             runs=status.runs,
+            lag_rows=status.lag_rows,
+            lag_s=status.lag_s,
             lag=status.lag,
-            alive=status.state in services.LIVE_STATES,
+            alive=status.state in service_status.LIVE_STATES,
             summary=status.summary,
             listen=status.listen,
             declared=status.declared,
@@ -111,7 +120,7 @@ class WakeAccepted(BaseModel):
 )
 async def list_background_services(runtime: RuntimeDep) -> list[BackgroundService]:
     async with runtime.work.pool.connection() as conn:
-        statuses = await services.read_statuses(conn, runtime.work.services)
+        statuses = await service_status.read_statuses(conn, runtime.work.services)
     return [BackgroundService.of(s) for s in statuses]
 
 
@@ -123,7 +132,7 @@ async def list_background_services(runtime: RuntimeDep) -> list[BackgroundServic
 )
 async def get_background_service(name: str, runtime: RuntimeDep) -> BackgroundServiceDetail:
     async with runtime.work.pool.connection() as conn:
-        found = await services.read_status(conn, name, runtime.work.services)
+        found = await service_status.read_status(conn, name, runtime.work.services)
     return BackgroundServiceDetail.of(found)
 
 
@@ -136,7 +145,7 @@ async def get_background_service(name: str, runtime: RuntimeDep) -> BackgroundSe
 )
 async def wake_background_service(name: str, runtime: RuntimeDep) -> WakeAccepted:
     async with runtime.work.pool.connection() as conn:
-        found = await services.read_status(conn, name, runtime.work.services)
+        found = await service_status.read_status(conn, name, runtime.work.services)
         async with conn.transaction():
-            await services.request_wake(conn, name)
+            await service_status.request_wake(conn, name)
     return WakeAccepted(name=name, leader=found.leader)

@@ -1,7 +1,5 @@
-"""The catalogue's jobs and services, each declared with its full policy beside its code."""
+"""The catalogue's jobs and services, one per module, each declared with its full policy.
 
-from __future__ import annotations
-
-from catalog.work.engine import JobRegistry
-
-registry = JobRegistry()
+Every module here with a module-level `registry = WorkRegistry()` is loaded at start-up
+(`catalog.work.declarations.registries_in`): adding a module is all it takes.
+"""

@@ -1,4 +1,4 @@
-"""What a running job is handed: who it is, its runtime, and a way to log and report progress."""
+"""What a running job is handed: who it is, its resources, and a way to log and report progress."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from catalog.work import journal
 from catalog.work.policy import WorkerShutdown
 
 if TYPE_CHECKING:
-    from catalog.bootstrap import Runtime
+    from catalog.work.resources import Resources
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class JobContext:
     task: str
     attempt: int  # 1 for the first run
     worker: str
-    runtime: Runtime
+    resources: Resources  # what the job may use: settings, database, the job engine
     scheduled_at: datetime | None
     _procrastinate: ProcrastinateContext = field(repr=False)
     # Set when the worker begins to shut down.
@@ -80,4 +80,4 @@ class JobContext:
             )
 
     def _pool(self) -> psycopg_pool.AsyncConnectionPool[Any]:
-        return self.runtime.work.pool
+        return self.resources.work.pool

@@ -1,22 +1,16 @@
-"""Jobs on Procrastinate: declaring them with their policy, and enqueueing them.
+"""Jobs on Procrastinate: the engine that runs declared jobs, and enqueueing them.
 
-    registry = JobRegistry()
-
-    @registry.job("weekly-inventory-report", queue=Queue.REPORTS, retry=TWO_RETRIES,
-                  lock="weekly-inventory-report", timeout_s=900)
-    async def weekly_inventory_report(ctx: JobContext, *, scheduled_at: datetime) -> str: ...
-
-Declaring touches nothing; `WorkEngine` turns registries into a Procrastinate app when a
-process opens its runtime. Each run goes through `catalog.work.execution`, which applies the
-timeout, journals the run and translates shutdown into a requeue.
+Declarations live in `catalog.work.declarations`; `WorkEngine` turns registries into a
+Procrastinate app when a process opens its resources. Each run goes through
+`catalog.work.execution`, which applies the timeout, journals the run and translates shutdown
+into a requeue.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 import procrastinate
@@ -25,108 +19,10 @@ import psycopg_pool
 from procrastinate.exceptions import AlreadyEnqueued
 
 from catalog.domain.errors import InvalidInput, NotFound
+from catalog.work import execution
+from catalog.work.declarations import JobDefinition, Schedule, ServiceDefinition, WorkRegistry
 from catalog.work.journal import JournalingJobManager
-from catalog.work.policy import JobPolicy, Overlap, PolicyRetryStrategy, Queue, RetryPolicy
-
-JobFunc = Callable[..., Awaitable[Any]]
-
-
-class Misfire(StrEnum):
-    """What a recurring job does about a slot missed while no scheduler ran."""
-
-    RUN_ONCE = "run_once"  # one catch-up run if the latest missed slot is within the grace
-    SKIP = "skip"  # wait for the next slot
-
-
-@dataclasses.dataclass(frozen=True)
-class Schedule:
-    """A recurring job's default timing, declared beside it: `Schedule("0 8 * * 1")`.
-
-    `cron` has 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first.
-    """
-
-    cron: str
-    tz: str = "UTC"
-    misfire: Misfire = Misfire.RUN_ONCE
-    enabled: bool = True
-
-
-@dataclasses.dataclass(frozen=True)
-class JobDefinition:
-    name: str
-    func: JobFunc
-    policy: JobPolicy
-    summary: str
-    # The default schedule; the recurring job's id is the job's name.
-    schedule: Schedule | None = None
-
-
-ServiceStep = Callable[..., Awaitable[None]]
-
-
-@dataclasses.dataclass(frozen=True)
-class ServiceDefinition:
-    """An always-on loop: `step(ctx)` runs every `interval_s`, or sooner on a NOTIFY."""
-
-    name: str
-    step: ServiceStep
-    interval_s: float
-    listen: str | None  # a PostgreSQL NOTIFY channel that wakes the loop early
-    summary: str
-
-
-class JobRegistry:
-    """Job and service declarations of one module family; connection-free, safe at import."""
-
-    def __init__(self) -> None:
-        self.definitions: dict[str, JobDefinition] = {}
-        self.services: dict[str, ServiceDefinition] = {}
-
-    def service(
-        self, name: str, *, interval_s: float, listen: str | None = None
-    ) -> Callable[[ServiceStep], ServiceStep]:
-        """Declare a background service; exactly one instance runs it at a time."""
-        if interval_s <= 0:
-            raise ValueError("interval_s must be positive")
-
-        def register(step: ServiceStep) -> ServiceStep:
-            if name in self.services:
-                raise ValueError(f"service {name!r} is declared twice")
-            summary = (step.__doc__ or "").strip().splitlines()[0] if step.__doc__ else ""
-            self.services[name] = ServiceDefinition(name, step, interval_s, listen, summary)
-            return step
-
-        return register
-
-    def job(
-        self,
-        name: str,
-        *,
-        queue: str = Queue.DEFAULT,
-        retry: RetryPolicy | None = None,
-        lock: str | None = None,
-        overlap: Overlap = Overlap.WAIT,
-        timeout_s: float | None = None,
-        priority: int = 0,
-        schedule: Schedule | None = None,
-    ) -> Callable[[JobFunc], JobFunc]:
-        policy = JobPolicy(
-            queue=queue,
-            retry=retry or RetryPolicy(),
-            lock=lock,
-            overlap=overlap,
-            timeout_s=timeout_s,
-            priority=priority,
-        )
-
-        def register(func: JobFunc) -> JobFunc:
-            if name in self.definitions:
-                raise ValueError(f"job {name!r} is declared twice")
-            summary = (func.__doc__ or "").strip().splitlines()[0] if func.__doc__ else ""
-            self.definitions[name] = JobDefinition(name, func, policy, summary, schedule)
-            return func
-
-        return register
+from catalog.work.policy import Overlap, PolicyRetryStrategy
 
 
 class UnknownJob(NotFound):
@@ -148,12 +44,11 @@ class WorkEngine:
     def __init__(
         self,
         database_url: str,
-        registries: Iterable[JobRegistry],
+        registries: Iterable[WorkRegistry],
         *,
         pool_max_size: int = 10,
     ) -> None:
-        from catalog.work import execution
-
+        self.database_url = database_url
         self.definitions: dict[str, JobDefinition] = {}
         self.services: dict[str, ServiceDefinition] = {}
         for registry in registries:
@@ -161,7 +56,7 @@ class WorkEngine:
                 if service_name in self.services:
                     raise ValueError(f"service {service_name!r} is declared twice")
                 self.services[service_name] = service
-            for name, definition in registry.definitions.items():
+            for name, definition in registry.jobs.items():
                 if name in self.definitions:
                     raise ValueError(f"job {name!r} is declared twice")
                 self.definitions[name] = definition
@@ -200,6 +95,11 @@ class WorkEngine:
     def recurring(self) -> dict[str, JobDefinition]:
         """The jobs that declare a default schedule, by recurring id (= job name)."""
         return {name: d for name, d in self.definitions.items() if d.schedule is not None}
+
+    @property
+    def declared_schedules(self) -> dict[str, Schedule]:
+        """The default schedule each recurring job declares, by recurring id (= job name)."""
+        return {name: d.schedule for name, d in self.definitions.items() if d.schedule is not None}
 
     def definition(self, name: str) -> JobDefinition:
         try:

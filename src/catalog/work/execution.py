@@ -13,7 +13,7 @@ from procrastinate.job_context import AbortReason
 
 from catalog.work import journal
 from catalog.work.context import JobCancelled, JobContext
-from catalog.work.engine import JobDefinition
+from catalog.work.declarations import JobDefinition
 from catalog.work.journal import Outcome, RunRecord
 from catalog.work.policy import JobTimeout, WorkerShutdown
 
@@ -44,7 +44,7 @@ async def _run(
         task=definition.name,
         attempt=job.attempts + 1,
         worker=pctx.worker_name or "worker",
-        runtime=pctx.additional_context["runtime"],
+        resources=pctx.additional_context["resources"],
         scheduled_at=scheduled_at if isinstance(scheduled_at, datetime) else None,
         _procrastinate=pctx,
         _stopping=pctx.additional_context.get("stopping"),
@@ -121,4 +121,4 @@ def _failure_outcome(definition: JobDefinition, error: BaseException, attempt: i
 
 def _journal(ctx: JobContext, run: RunRecord) -> None:
     # Written by the worker together with the job's new status (JournalingJobManager).
-    ctx.runtime.work.journal.pending[run.job_id] = run
+    ctx.resources.work.journal.pending[run.job_id] = run

@@ -105,10 +105,6 @@ def _run_params(run: RunRecord) -> dict[str, Any]:
     return dataclasses.asdict(run) | {"outcome": str(run.outcome)}
 
 
-async def record_run(conn: psycopg.AsyncConnection[Any], run: RunRecord) -> None:
-    await conn.execute(_INSERT_RUN, _run_params(run))
-
-
 class JournalingJobManager(JobManager):
     """Procrastinate's job manager, writing each run's journal row with the job's new status.
 

@@ -58,7 +58,6 @@ class RetryPolicy:
         return runs_so_far < self.attempts and isinstance(error, self.retry_on)
 
 
-NO_RETRY = RetryPolicy(attempts=1)
 TWO_RETRIES = RetryPolicy(attempts=3)
 
 
@@ -78,6 +77,18 @@ class JobPolicy:
             raise ValueError("timeout_s must be positive")
         if self.overlap is Overlap.SKIP and self.lock is None:
             raise ValueError("overlap=SKIP needs a lock to know what overlaps")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The policy as plain data, for the management API."""
+        return {
+            "queue": str(self.queue),
+            "attempts": self.retry.attempts,
+            "backoff_s": self.retry.backoff_s,
+            "lock": self.lock,
+            "overlap": str(self.overlap),
+            "timeout_s": self.timeout_s,
+            "priority": self.priority,
+        }
 
 
 class WorkerShutdown(Exception):
@@ -104,16 +115,3 @@ class PolicyRetryStrategy(BaseRetryStrategy):
             return None
         delay = timedelta(seconds=self.policy.delay_s(runs))
         return RetryDecision(retry_at=datetime.now(UTC) + delay)
-
-
-def describe(policy: JobPolicy) -> dict[str, Any]:
-    """The policy as plain data, for the management API."""
-    return {
-        "queue": str(policy.queue),
-        "attempts": policy.retry.attempts,
-        "backoff_s": policy.retry.backoff_s,
-        "lock": policy.lock,
-        "overlap": str(policy.overlap),
-        "timeout_s": policy.timeout_s,
-        "priority": policy.priority,
-    }

@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from catalog.work.engine import JobDefinition
+from catalog.work.declarations import JobDefinition
 from catalog.work.journal import Outcome, RunRecord
 
 log = logging.getLogger(__name__)

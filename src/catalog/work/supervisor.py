@@ -10,10 +10,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from catalog.bootstrap import Runtime
+from catalog.work.resources import Resources
+from catalog.work.schedules.scheduler import NO_FAULTS, Scheduler, fault_hooks_at
+from catalog.work.services.runner import ServiceRunner
+from catalog.work.worker import JobWorker
 
 log = logging.getLogger(__name__)
 
@@ -29,26 +31,24 @@ class Component(Protocol):
 
 
 def components(
-    runtime: Runtime,
+    resources: Resources,
     *,
     worker: bool = True,
     concurrency: int | None = None,
     queues: list[str] | None = None,
 ) -> list[Component]:
     """The components a worker process runs, as configured."""
-    from catalog.work.worker import JobWorker
-
+    settings = resources.settings
     parts: list[Component] = []
     if worker:
-        parts.append(JobWorker(runtime, concurrency=concurrency, queues=queues))
-    if runtime.settings.scheduler_enabled:
-        from catalog.work.scheduler import Scheduler
-
-        parts.append(Scheduler(runtime))
-    if runtime.settings.services_enabled:
-        from catalog.work.services import ServiceRunner
-
-        parts.append(ServiceRunner(runtime))
+        parts.append(JobWorker(resources, concurrency=concurrency, queues=queues))
+    if settings.scheduler_enabled:
+        faults = NO_FAULTS
+        if settings.scheduler_fault_hooks is not None:
+            faults = fault_hooks_at(settings.scheduler_fault_hooks)
+        parts.append(Scheduler(resources, faults=faults))
+    if settings.services_enabled:
+        parts.append(ServiceRunner(resources))
     return parts
 
 
@@ -80,11 +80,11 @@ async def _keep_running(part: Component, stop: asyncio.Event) -> None:
 
 
 async def run_background_work(
-    runtime: Runtime,
+    resources: Resources,
     stop: asyncio.Event,
     *,
     concurrency: int | None = None,
     queues: list[str] | None = None,
 ) -> None:
     """What `catalog worker` and `catalog serve` run beside (or instead of) the API."""
-    await supervise(components(runtime, concurrency=concurrency, queues=queues), stop)
+    await supervise(components(resources, concurrency=concurrency, queues=queues), stop)

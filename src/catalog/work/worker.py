@@ -6,14 +6,11 @@ import asyncio
 import logging
 import os
 import socket
-from typing import TYPE_CHECKING
 
 from procrastinate.worker import Worker
 
 from catalog.work import recovery
-
-if TYPE_CHECKING:
-    from catalog.bootstrap import Runtime
+from catalog.work.resources import Resources
 
 log = logging.getLogger(__name__)
 
@@ -31,21 +28,21 @@ class JobWorker:
 
     def __init__(
         self,
-        runtime: Runtime,
+        resources: Resources,
         *,
         concurrency: int | None = None,
         queues: list[str] | None = None,
     ) -> None:
-        settings = runtime.settings
-        self.runtime = runtime
+        settings = resources.settings
+        self.resources = resources
         self.name = instance_name()
         self.concurrency = concurrency or settings.worker_concurrency
         self.queues = queues if queues is not None else settings.worker_queues
 
     async def run(self, stop: asyncio.Event) -> None:
-        settings = self.runtime.settings
+        settings = self.resources.settings
         worker = Worker(
-            app=self.runtime.work.app,
+            app=self.resources.work.app,
             queues=self.queues,
             name=self.name,
             concurrency=self.concurrency,
@@ -56,7 +53,7 @@ class JobWorker:
             fetch_job_polling_interval=settings.worker_poll_s,
             abort_job_polling_interval=settings.worker_poll_s,
             # `stopping` lets jobs see the shutdown coming (JobContext.should_stop).
-            additional_context={"runtime": self.runtime, "stopping": stop},
+            additional_context={"resources": self.resources, "stopping": stop},
         )
         running = asyncio.create_task(
             worker.run(),  # type: ignore[no-untyped-call]
@@ -82,7 +79,7 @@ class JobWorker:
         if worker.worker_id is None:
             return
         host, _, pid = self.name.rpartition(":")
-        async with self.runtime.work.pool.connection() as conn:
+        async with self.resources.work.pool.connection() as conn:
             await conn.execute(
                 "INSERT INTO work_workers (id, name, host, pid, concurrency, queues)"
                 " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
@@ -96,16 +93,16 @@ class JobWorker:
         )
 
     async def _sweep_forever(self) -> None:
-        settings = self.runtime.settings
-        definitions = self.runtime.work.definitions
+        settings = self.resources.settings
+        definitions = self.resources.work.definitions
         while True:
             await asyncio.sleep(settings.recovery_interval_s)
             try:
-                async with self.runtime.work.pool.connection() as conn:
+                async with self.resources.work.pool.connection() as conn:
                     await recovery.sweep(
                         conn, definitions, stalled_after_s=settings.worker_stalled_after_s
                     )
-                async with self.runtime.work.pool.connection() as conn:
+                async with self.resources.work.pool.connection() as conn:
                     await recovery.prune_dead_workers(
                         conn, stalled_after_s=settings.worker_stalled_after_s
                     )

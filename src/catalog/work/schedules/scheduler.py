@@ -19,23 +19,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import importlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg import sql
 
 from catalog.domain.errors import InvalidInput
-from catalog.work import cron, schedules
-from catalog.work.cron import CronExpr
-from catalog.work.engine import Misfire, WorkEngine
-from catalog.work.schedules import ScheduleRow, SlotKind
-
-if TYPE_CHECKING:
-    from catalog.bootstrap import Runtime
+from catalog.work.engine import WorkEngine
+from catalog.work.resources import Resources
+from catalog.work.schedules import cron, slots, storage
+from catalog.work.schedules.cron import CronExpr
+from catalog.work.schedules.slots import SlotKind
+from catalog.work.schedules.storage import ScheduleRow
+from catalog.work.schedules.timing import Misfire, defaults_of
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,35 @@ RETRY_AFTER_ERROR_S = 1.0  # a schedule whose pass failed is tried again this so
 PRUNE_INTERVAL_S = 600.0  # slot history is pruned this often by each scheduler
 
 Clock = Callable[[], datetime]
+
+
+async def _no_fault(schedule_id: str, slot: datetime | None) -> None:
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class FaultHooks:
+    """Test-only hook points for fault tests, awaited with (schedule id, slot).
+
+    `before_lock` runs before a scheduler locks a schedule to fire it (slot None), `after_claim`
+    right after it claimed a slot, before the enqueue and the commit. Production passes none;
+    a fault test names a `FaultHooks` in `CATALOG_SCHEDULER_FAULT_HOOKS` ("module:attribute").
+    """
+
+    before_lock: Callable[[str, datetime | None], Awaitable[None]] = _no_fault
+    after_claim: Callable[[str, datetime | None], Awaitable[None]] = _no_fault
+
+
+NO_FAULTS = FaultHooks()
+
+
+def fault_hooks_at(spec: str) -> FaultHooks:
+    """The `FaultHooks` named by "module:attribute" (a fault test's setting)."""
+    module_name, _, attribute = spec.partition(":")
+    hooks = getattr(importlib.import_module(module_name), attribute or "faults")
+    if not isinstance(hooks, FaultHooks):
+        raise TypeError(f"{spec} is not a FaultHooks")
+    return hooks
 
 
 def utc_now() -> datetime:
@@ -112,22 +142,24 @@ async def fire_due(
     *,
     now: datetime,
     grace_s: float,
+    faults: FaultHooks = NO_FAULTS,
 ) -> ScheduleRow | None:
     """Deal with a schedule's due slots in the caller's transaction.
 
     Answers the schedule as it now stands, or None if another scheduler holds it or it is
     no longer active.
     """
-    row = await schedules.lock_for_firing(conn, schedule_id)
+    await faults.before_lock(schedule_id, None)
+    row = await storage.lock_for_firing(conn, schedule_id)
     if row is None:
         return None
-    expr, tz = row.timing.parsed()
-    todo = plan(expr, tz, cursor=row.cursor, now=now, misfire=row.timing.misfire, grace_s=grace_s)
+    expr, tz = row.current.parsed()
+    todo = plan(expr, tz, cursor=row.cursor, now=now, misfire=row.current.misfire, grace_s=grace_s)
     if todo.cursor is None:
         return row
     if todo.missed is not None:
         assert todo.missed_since is not None and todo.missed_reason is not None
-        await schedules.record_missed(
+        await slots.record_missed(
             conn,
             row.id,
             todo.missed,
@@ -136,10 +168,18 @@ async def fire_due(
         )
         log.warning("%s: slots %s to %s missed", row.id, todo.missed_since, todo.missed)
     if todo.catch_up is not None:
-        await _fire(conn, work, row, todo.catch_up, kind=SlotKind.CATCH_UP, since=todo.missed_since)
+        await _fire(
+            conn,
+            work,
+            row,
+            todo.catch_up,
+            kind=SlotKind.CATCH_UP,
+            since=todo.missed_since,
+            faults=faults,
+        )
     for slot in todo.on_time:
-        await _fire(conn, work, row, slot, kind=SlotKind.CRON)
-    await schedules.advance(conn, row.id, todo.cursor)
+        await _fire(conn, work, row, slot, kind=SlotKind.CRON, faults=faults)
+    await storage.advance(conn, row.id, todo.cursor)
     return dataclasses.replace(row, last_slot=todo.cursor)
 
 
@@ -150,13 +190,14 @@ async def _fire(
     slot: datetime,
     *,
     kind: SlotKind,
+    faults: FaultHooks,
     since: datetime | None = None,
 ) -> None:
-    # Looked up on the module at each call, so a fault test can stand between claim and enqueue.
-    slot_id = await schedules.claim_slot(conn, row.id, slot, kind=kind, missed_since=since)
+    slot_id = await slots.claim_slot(conn, row.id, slot, kind=kind, missed_since=since)
     if slot_id is None:
         return  # another scheduler claimed it first
-    enqueued = await schedules.enqueue_slot(conn, work, task=row.task, slot_id=slot_id, slot=slot)
+    await faults.after_claim(row.id, slot)
+    enqueued = await slots.enqueue_slot(conn, work, task=row.task, slot_id=slot_id, slot=slot)
     if enqueued.skipped:
         log.info("%s: slot %s skipped, job %s still running", row.id, slot, enqueued.job_id)
     else:
@@ -168,18 +209,21 @@ class Scheduler:
 
     name = "scheduler"
 
-    def __init__(self, runtime: Runtime, *, clock: Clock = utc_now) -> None:
-        self.runtime = runtime
+    def __init__(
+        self, resources: Resources, *, clock: Clock = utc_now, faults: FaultHooks = NO_FAULTS
+    ) -> None:
+        self.resources = resources
         self.clock = clock
+        self.faults = faults
         self._parsed: dict[tuple[str, str], tuple[CronExpr, ZoneInfo] | None] = {}
         self._retry_at: dict[str, datetime] = {}
 
-    async def sync(self) -> schedules.Synced:
+    async def sync(self) -> storage.Synced:
         """Store the declared schedules with their defaults from code and settings."""
-        work = self.runtime.work
-        defaults = schedules.defaults_of(work.recurring, self.runtime.settings.schedules)
+        work = self.resources.work
+        defaults = defaults_of(work.declared_schedules, self.resources.settings.schedules)
         async with work.pool.connection() as conn, conn.transaction():
-            synced = await schedules.sync(conn, defaults, now=self.clock(), mark_orphans=True)
+            synced = await storage.sync(conn, defaults, now=self.clock(), mark_orphans=True)
         for label, ids in (("new", synced.created), ("updated", synced.updated)):
             if ids:
                 log.info("%s schedules: %s", label, ", ".join(ids))
@@ -193,7 +237,9 @@ class Scheduler:
         listener = asyncio.create_task(self._listen(wake), name="scheduler listen")
         loop = asyncio.get_running_loop()
         prune_at = loop.time() + PRUNE_INTERVAL_S / 10  # not every process at start-up
-        log.info("scheduler started (%d recurring jobs)", len(self.runtime.work.recurring))
+        log.info(
+            "scheduler started (%d recurring jobs)", len(self.resources.work.declared_schedules)
+        )
         try:
             while not stop.is_set():
                 wake.clear()
@@ -214,19 +260,19 @@ class Scheduler:
 
     async def tick(self) -> datetime | None:
         """Fire every due slot of every active schedule; answer when the next one is due."""
-        work = self.runtime.work
-        grace_s = self.runtime.settings.misfire_grace_s
+        work = self.resources.work
+        grace_s = self.resources.settings.misfire_grace_s
         now = self.clock()
         async with work.pool.connection() as conn:
-            rows = await schedules.load_all(conn)
+            rows = await storage.load_all(conn)
         next_due: datetime | None = None
         for row in rows:
             if not row.active or row.task not in work.definitions:
                 continue  # a job another process declares is that process's to fire
-            timing = self._timing(row)
-            if timing is None:
+            parsed = self._parsed_schedule(row)
+            if parsed is None:
                 continue
-            expr, tz = timing
+            expr, tz = parsed
             retry_at = self._retry_at.get(row.id)
             if retry_at is not None and retry_at > now:
                 due = retry_at
@@ -244,8 +290,10 @@ class Scheduler:
         if first > now:
             return first
         try:
-            async with self.runtime.work.pool.connection() as conn, conn.transaction():
-                fired = await fire_due(conn, self.runtime.work, row.id, now=now, grace_s=grace_s)
+            async with self.resources.work.pool.connection() as conn, conn.transaction():
+                fired = await fire_due(
+                    conn, self.resources.work, row.id, now=now, grace_s=grace_s, faults=self.faults
+                )
         except psycopg.OperationalError:
             raise  # the database is away: let the supervisor restart us with backoff
         except Exception:
@@ -257,38 +305,36 @@ class Scheduler:
         cursor = max(row.cursor, now) if fired is None else fired.cursor
         return cron.next_after(expr, cursor, tz)
 
-    def _timing(self, row: ScheduleRow) -> tuple[CronExpr, ZoneInfo] | None:
-        """The parsed timing, or None (logged once) if the stored one is invalid."""
-        key = (row.timing.cron, row.timing.timezone)
+    def _parsed_schedule(self, row: ScheduleRow) -> tuple[CronExpr, ZoneInfo] | None:
+        """The parsed cron and zone, or None (logged once) if the stored ones are invalid."""
+        key = (row.current.cron, row.current.tz)
         if key not in self._parsed:
             try:
-                self._parsed[key] = row.timing.parsed()
+                self._parsed[key] = row.current.parsed()
             except InvalidInput as exc:
                 log.error("%s: not scheduled: %s", row.id, exc)
                 self._parsed[key] = None
         return self._parsed[key]
 
     async def _listen(self, wake: asyncio.Event) -> None:
-        """Set `wake` whenever a schedule's timing changes anywhere."""
+        """Set `wake` whenever a schedule changes anywhere."""
         async with await psycopg.AsyncConnection.connect(
-            self.runtime.database_url, autocommit=True, application_name="catalog-scheduler"
+            self.resources.work.database_url, autocommit=True, application_name="catalog-scheduler"
         ) as conn:
-            await conn.execute(
-                sql.SQL("LISTEN {}").format(sql.Identifier(schedules.NOTIFY_CHANNEL))
-            )
+            await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(storage.NOTIFY_CHANNEL)))
             async for _ in conn.notifies():
                 wake.set()
 
     async def _prune(self) -> None:
-        pool = self.runtime.work.pool
+        pool = self.resources.work.pool
         try:
             async with pool.connection() as conn:
-                ids = [row.id for row in await schedules.load_all(conn)]
+                ids = [row.id for row in await storage.load_all(conn)]
             for schedule_id in ids:
                 while True:
                     async with pool.connection() as conn, conn.transaction():
-                        deleted = await schedules.prune_slots(conn, schedule_id, now=self.clock())
-                    if deleted < schedules.SLOT_PRUNE_BATCH:
+                        deleted = await slots.prune_slots(conn, schedule_id, now=self.clock())
+                    if deleted < slots.SLOT_PRUNE_BATCH:
                         break
         except psycopg.OperationalError:
             raise

@@ -1,4 +1,4 @@
-"""The engine's own recurring job: journal retention."""
+"""Journal retention: the engine's own recurring job, declared like any other."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from datetime import timedelta
 
 from catalog.work import retention
 from catalog.work.context import JobContext
-from catalog.work.engine import JobRegistry, Misfire, Schedule
+from catalog.work.declarations import Misfire, Schedule, WorkRegistry
 from catalog.work.policy import Queue, RetryPolicy
 
-registry = JobRegistry()
+registry = WorkRegistry()
 
 HOURLY = Schedule("17 * * * *", misfire=Misfire.RUN_ONCE)  # past the hour, off the busy :00
 
@@ -24,9 +24,9 @@ HOURLY = Schedule("17 * * * *", misfire=Misfire.RUN_ONCE)  # past the hour, off 
 )
 async def job_retention(ctx: JobContext, *, scheduled_at: object = None) -> str:
     """Delete finished jobs past retention (succeeded 24 h, failed 14 days), in batches."""
-    settings = ctx.runtime.settings
+    settings = ctx.resources.settings
     pruned = await retention.prune(
-        ctx.runtime.work.pool,
+        ctx.resources.work.pool,
         succeeded_after=timedelta(hours=settings.retention_succeeded_h),
         failed_after=timedelta(days=settings.retention_failed_d),
         batch_size=settings.retention_batch_size,

@@ -1,15 +1,16 @@
 """What a background service's step is handed: who runs it, why now, and how to report lag.
 
-A service is declared on a `JobRegistry`; its step is one iteration of the loop:
+A service is declared on a `WorkRegistry`; its step is one iteration of the loop:
 
     @registry.service("inventory-monitoring", interval_s=3600, listen="catalog_change_log")
     async def inventory_monitoring(ctx: ServiceContext) -> None:
         '''Alert on stock level changes; a full sweep every hour.'''
         full_sweep = ctx.trigger is not Trigger.NOTIFY
         ...
-        ctx.set_lag(rows_behind)
+        ctx.set_lag(rows=rows_behind)
 
-The step runs on the one instance that leads the service; catalog.work.services runs the loop.
+The step runs on the one instance that leads the service; `catalog.work.services.loop` runs
+the loop.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from catalog.work.declarations import LagUnit
+
 if TYPE_CHECKING:
-    from catalog.bootstrap import Runtime
+    from catalog.work.resources import Resources
 
 
 class Trigger(StrEnum):
@@ -43,11 +46,12 @@ class ServiceStopping(Exception):
 class ServiceContext:
     """One step's view of its service. Steps take it as their only argument."""
 
-    runtime: Runtime
+    resources: Resources  # what the step may use: settings, database, the job engine
     name: str
     instance: str  # the instance leading the service, host:pid
     trigger: Trigger
     interval_s: float
+    lag_unit: LagUnit  # as declared with the service
     log: logging.Logger
     _should_stop: Callable[[], bool] = field(repr=False)
     _lag: float | None = field(default=None, repr=False)
@@ -61,13 +65,22 @@ class ServiceContext:
         if self.should_stop():
             raise ServiceStopping(f"service {self.name} is stopping on {self.instance}")
 
-    def set_lag(self, value: float) -> None:
-        """Report how far behind the service is (rows, seconds: the service's own unit)."""
-        if not math.isfinite(value) or value < 0:
+    def set_lag(self, *, rows: int | None = None, seconds: float | None = None) -> None:
+        """Report how far behind the service is, in the unit it declares (`lag_unit`)."""
+        if (rows is None) == (seconds is None):
+            raise ValueError("give the lag in one unit: set_lag(rows=...) or set_lag(seconds=...)")
+        unit, value = (LagUnit.ROWS, rows) if rows is not None else (LagUnit.SECONDS, seconds)
+        if unit is not self.lag_unit:
+            raise ValueError(
+                f"service {self.name} reports its lag in {self.lag_unit}, not {unit}"
+                f" (declare lag_unit=LagUnit.{unit.name} with the service)"
+            )
+        assert value is not None
+        if isinstance(value, bool) or not math.isfinite(value) or value < 0:
             raise ValueError(f"lag must be a finite number >= 0, not {value!r}")
         self._lag = float(value)
 
     @property
     def lag(self) -> float | None:
-        """The lag set during this step, if any."""
+        """The lag set during this step, if any, in `lag_unit`."""
         return self._lag

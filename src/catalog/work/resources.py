@@ -1,0 +1,24 @@
+"""What jobs and services may use, handed to them on their context as `ctx.resources`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from catalog.settings import Settings
+from catalog.work.engine import WorkEngine
+
+
+@dataclass(frozen=True)
+class Resources:
+    """The process's shared resources, built once by `catalog.bootstrap`.
+
+    Backends join as their issues land (cache, search, events, notifier): each an optional
+    field here, None where the process does not use it.
+    """
+
+    settings: Settings
+    db: AsyncEngine  # SQLAlchemy engine on the catalogue database
+    sessions: async_sessionmaker[AsyncSession]
+    work: WorkEngine  # the job engine: enqueue follow-up jobs, and its connection pool
