@@ -6,15 +6,15 @@ import pytest
 
 from catalog.domain.categories import slugify
 from catalog.domain.stock import StockLevel, level_of
-from catalog.store import seed
-from catalog.store.seed import Leaf, ProductRows
+from catalog.store import seed, seed_rows
+from catalog.store.seed_rows import Leaf, ProductRows
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 
 def _leaves(count: int = 30) -> list[Leaf]:
-    plans = seed.plan_categories(count)
-    return [Leaf(id=n, plan=plan) for n, plan in enumerate(seed.leaves_of(plans), start=1)]
+    plans = seed_rows.plan_categories(count)
+    return [Leaf(id=n, plan=plan) for n, plan in enumerate(seed_rows.leaves_of(plans), start=1)]
 
 
 def _fields(text: str) -> list[list[str]]:
@@ -22,26 +22,26 @@ def _fields(text: str) -> list[list[str]]:
 
 
 def test_thirty_categories_are_five_departments_of_five() -> None:
-    plans = seed.plan_categories(30)
+    plans = seed_rows.plan_categories(30)
     departments = [p for p in plans if p.parent_slug is None]
     assert len(plans) == 30
     assert len(departments) == 5
     assert {p.parent_slug for p in plans if p.parent_slug} == {d.slug for d in departments}
     assert len({p.slug for p in plans}) == 30
-    assert len(seed.leaves_of(plans)) == 25
+    assert len(seed_rows.leaves_of(plans)) == 25
 
 
 @pytest.mark.parametrize("count", [1, 2, 7, 200, 400])
 def test_any_category_count_gives_that_many_unique_categories(count: int) -> None:
-    plans = seed.plan_categories(count)
+    plans = seed_rows.plan_categories(count)
     assert len(plans) == count
     assert len({p.slug for p in plans}) == count
     assert len({(p.parent_slug, p.name.lower()) for p in plans}) == count
-    assert seed.leaves_of(plans)
+    assert seed_rows.leaves_of(plans)
 
 
 def test_slugs_are_what_the_api_would_give_the_names() -> None:
-    assert all(p.slug == slugify(p.name) for p in seed.plan_categories(400))
+    assert all(p.slug == slugify(p.name) for p in seed_rows.plan_categories(400))
 
 
 def test_rows_are_deterministic_for_a_seed() -> None:
@@ -74,7 +74,7 @@ def test_names_mention_the_brand() -> None:
 
 
 def test_copy_text_escapes_what_copy_would_misread() -> None:
-    assert seed.copy_text("a\tb\nc\\d\re") == "a\\tb\\nc\\\\d\\re"
+    assert seed_rows.copy_text("a\tb\nc\\d\re") == "a\\tb\\nc\\\\d\\re"
 
 
 def test_sku_prefix_must_be_plain() -> None:

@@ -8,7 +8,7 @@ import psycopg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from catalog.store import seed
+from catalog.store import seed, seed_rows
 
 DEMO_CATEGORIES = 30
 DEMO_SEED = 20_240_601  # fixed: every demo catalogue is the same
@@ -35,7 +35,7 @@ async def load_demo_if_empty(engine: AsyncEngine, *, products: int) -> int:
         # COPY needs psycopg itself; the raw connection is in this same transaction.
         raw = await conn.get_raw_connection()
         driver = cast(psycopg.AsyncConnection[Any], raw.driver_connection)
-        leaves = await seed.ensure_categories(driver, seed.plan_categories(DEMO_CATEGORIES))
-        rows = seed.ProductRows(leaves, seed=DEMO_SEED, sku_prefix=DEMO_SKU_PREFIX)
+        leaves = await seed.ensure_categories(driver, seed_rows.plan_categories(DEMO_CATEGORIES))
+        rows = seed_rows.ProductRows(leaves, seed=DEMO_SEED, sku_prefix=DEMO_SKU_PREFIX)
         await seed.copy_products(driver, rows, count=products)
     return products

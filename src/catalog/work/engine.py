@@ -92,11 +92,6 @@ class WorkEngine:
         await self.app.close_async()
 
     @property
-    def recurring(self) -> dict[str, JobDefinition]:
-        """The jobs that declare a default schedule, by recurring id (= job name)."""
-        return {name: d for name, d in self.definitions.items() if d.schedule is not None}
-
-    @property
     def declared_schedules(self) -> dict[str, Schedule]:
         """The default schedule each recurring job declares, by recurring id (= job name)."""
         return {name: d.schedule for name, d in self.definitions.items() if d.schedule is not None}
