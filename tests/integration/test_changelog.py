@@ -251,12 +251,19 @@ async def test_reading_after_writing_in_the_same_transaction_is_refused(
             await changelog.read_changes(conn, after=START, limit=10)
 
 
-async def test_lag_counts_unread_rows_and_their_age(engine: AsyncEngine, database_url: str) -> None:
+async def test_lag_counts_unread_rows_and_the_age_of_the_oldest(
+    engine: AsyncEngine, database_url: str
+) -> None:
     category = await _category(database_url)
     async with engine.begin() as conn:
         await changelog.load_cursor(conn, "relay")
     async with await _connect(database_url) as writer:
         await _insert_products(writer, category, "a", "b", "c")
+        # The category's row was written two hours ago, the products' one hour ago.
+        await writer.execute(
+            "UPDATE change_log SET at = at - CASE WHEN entity = 'category'"
+            " THEN interval '2 hours' ELSE interval '1 hour' END"
+        )
         await writer.commit()
 
     async with engine.connect() as conn:
@@ -264,14 +271,24 @@ async def test_lag_counts_unread_rows_and_their_age(engine: AsyncEngine, databas
         with pytest.raises(changelog.ConsumerNotFound):
             await changelog.lag(conn, "nobody")
     assert (behind.rows, behind.rows_capped) == (4, False)
-    assert behind.seconds >= 0
+    assert 7200 <= behind.seconds < 7200 + SETTLE_S
+    assert behind.report() == {"rows": 4, "seconds": behind.seconds}
 
     changes = await _read_until(engine, START, count=4)
+    assert changes[0].entity == "category"
+    async with engine.begin() as conn:
+        await changelog.save_cursor(conn, "relay", changes[0].position)
+    async with engine.connect() as conn:
+        past_the_category = await changelog.lag(conn, "relay")
+    assert past_the_category.rows == 3
+    assert 3600 <= past_the_category.seconds < 3600 + SETTLE_S
+
     async with engine.begin() as conn:
         await changelog.save_cursor(conn, "relay", changes[-1].position)
     async with engine.connect() as conn:
         caught_up = await changelog.lag(conn, "relay")
     assert (caught_up.rows, caught_up.seconds) == (0, 0.0)
+    assert caught_up.report() == {"rows": 0, "seconds": 0.0}
 
 
 async def test_prune_deletes_only_rows_every_consumer_has_read(

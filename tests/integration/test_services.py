@@ -234,8 +234,8 @@ async def test_a_failing_step_backs_off_exponentially_and_its_error_is_shown(
     assert recovered["last_error"] == "Flaky: 0 more failures to go"  # kept: it was the last
     assert _parse(recovered["last_success"]) > _parse(recovered["last_error_at"])
     assert recovered["lag_rows"] == test_services.FLAKY_LAG_ROWS
-    assert recovered["lag_s"] is None  # the service counts rows
-    assert recovered["lag"] == test_services.FLAKY_LAG_ROWS  # deprecated, unit-less
+    assert recovered["lag_s"] == test_services.FLAKY_LAG_S
+    assert "lag" not in recovered
     detail = (await client.get(f"{API}/test-flaky")).json()
     assert "Traceback" in detail["last_error_traceback"]
     assert "Flaky" in detail["last_error_traceback"]
@@ -252,6 +252,11 @@ async def _api_state(
 ) -> dict[str, Any] | None:
     found = await service_api(client, name)
     return found if found["state"] == state and found["runs"] >= min_runs else None
+
+
+async def _api_lag(client: httpx.AsyncClient, name: str) -> dict[str, Any] | None:
+    found = await service_api(client, name)
+    return found if found["lag_rows"] is not None else None
 
 
 def _parse(value: str) -> datetime:
@@ -416,7 +421,8 @@ async def test_the_listing_shows_every_declared_service_in_its_documented_shape(
     assert by_name["test-wakeable"]["listen"] == test_services.WAKE_CHANNEL
     recorder = by_name["test-recorder"]
     required = {"name", "state", "leader", "interval_s", "last_success", "last_error", "runs"}
-    assert required | {"lag", "last_error_at", "heartbeat_at", "listen"} <= recorder.keys()
+    assert required | {"lag_rows", "lag_s", "last_error_at", "heartbeat_at"} <= recorder.keys()
+    assert (recorder["lag_rows"], recorder["lag_s"]) == (None, None)  # it reports no lag
     assert recorder["last_leader"] == "host-a:1"
     for field in ("last_success", "heartbeat_at", "last_started_at", "last_finished_at"):
         assert recorder[field].endswith("+00:00"), recorder[field]
@@ -425,6 +431,34 @@ async def test_the_listing_shows_every_declared_service_in_its_documented_shape(
     assert f"{API}/{{name}}/wake" in schema["paths"]
     listed_schema = schema["components"]["schemas"]["BackgroundService"]["properties"]
     assert listed_schema["last_success"]["anyOf"][0]["format"] == "date-time"
+    assert {"lag_rows", "lag_s"} <= listed_schema.keys()
+    assert "lag" not in listed_schema
+    assert listed_schema["lag_rows"]["anyOf"][0]["type"] == "integer"
+
+
+async def test_a_change_log_consumer_shows_its_lag_in_rows_and_seconds(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    url = runtime.database_url
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        cur = await conn.execute(
+            "INSERT INTO categories (name, slug) VALUES ('Tools', 'tools') RETURNING id"
+        )
+        (category_id,) = await cur.fetchone() or (0,)
+        await conn.execute(
+            "INSERT INTO products (sku, name, category_id, price)"
+            " VALUES ('a', 'A', %(c)s, 10), ('b', 'B', %(c)s, 10)",
+            {"c": category_id},
+        )
+        # Written an hour ago, as far as the consumer can tell.
+        await conn.execute("UPDATE change_log SET at = at - interval '1 hour'")
+        await conn.commit()
+    async with running(runtime, "test-consumer", instance="host-a:1"):
+        shown = await eventually(
+            lambda: _api_lag(client, "test-consumer"), what="the consumer's lag"
+        )
+    assert shown["lag_rows"] == 3  # the category and two products
+    assert 3600 <= shown["lag_s"] < 3600 + 60
 
 
 async def test_a_step_past_its_timeout_is_cancelled_recorded_and_the_loop_goes_on(

@@ -13,6 +13,7 @@ from typing import Any
 
 import psycopg
 
+from catalog.store import changelog
 from catalog.work.declarations import WorkRegistry
 from catalog.work.policy import RetryPolicy
 from catalog.work.services.context import ServiceContext, Trigger
@@ -24,6 +25,7 @@ RECORDER_INTERVAL_S = 0.5
 RECORDER_STEP_S = 0.2
 WAKE_CHANNEL = "test_service_wake"
 FLAKY_LAG_ROWS = 42
+FLAKY_LAG_S = 1.5
 SLOW_STEP_S = 3.0
 HANG_TIMEOUT_S = 0.5
 HANG_BACKOFF_S = 2.0  # far from the default first backoff (1 s +/- 25 %)
@@ -140,8 +142,17 @@ async def flaky(ctx: ServiceContext) -> None:
     if failing is not None:
         await _finish(ctx, step_id, "failed")
         raise Flaky(f"{failing[0]} more failures to go")
-    ctx.set_lag(rows=FLAKY_LAG_ROWS)
+    ctx.set_lag(rows=FLAKY_LAG_ROWS, seconds=FLAKY_LAG_S)
     await _finish(ctx, step_id, "ok")
+
+
+@registry.service("test-consumer", interval_s=0.3)
+async def consumer(ctx: ServiceContext) -> None:
+    """A change-log consumer that reads nothing and reports how far behind it is."""
+    async with ctx.resources.db.connect() as conn:
+        async with conn.begin():
+            await changelog.load_cursor(conn, ctx.name)
+        ctx.set_lag(**(await changelog.lag(conn, ctx.name)).report())
 
 
 @registry.service("test-slow", interval_s=0.2)

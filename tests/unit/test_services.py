@@ -8,9 +8,15 @@ from typing import Any
 
 import pytest
 
-from catalog.work.declarations import DEFAULT_SERVICE_BACKOFF, LagUnit, WorkRegistry
+from catalog.store.changelog import Lag
+from catalog.work.declarations import DEFAULT_SERVICE_BACKOFF, WorkRegistry
 from catalog.work.policy import RetryPolicy
-from catalog.work.services.context import ServiceContext, ServiceStopping, Trigger
+from catalog.work.services.context import (
+    ReportedLag,
+    ServiceContext,
+    ServiceStopping,
+    Trigger,
+)
 from catalog.work.services.loop import first_step_delay_s
 from catalog.work.services.status import STALE_AFTER_S, ServiceState, derive_state
 
@@ -92,7 +98,6 @@ def test_a_service_declares_its_whole_policy() -> None:
         listen="catalog_change_log",
         backoff=backoff,
         step_timeout_s=60,
-        lag_unit=LagUnit.SECONDS,
     )
     async def search_sync(ctx: ServiceContext) -> None:
         """Keep the index equal to the database."""
@@ -103,7 +108,7 @@ def test_a_service_declares_its_whole_policy() -> None:
         "catalog_change_log",
         backoff,
     )
-    assert (declared.step_timeout_s, declared.lag_unit) == (60, LagUnit.SECONDS)
+    assert declared.step_timeout_s == 60
     assert declared.summary == "Keep the index equal to the database."
 
 
@@ -113,41 +118,63 @@ def test_a_step_timeout_must_be_positive(timeout_s: float) -> None:
         WorkRegistry().service("x", interval_s=1, step_timeout_s=timeout_s)
 
 
-def _context(stopping: bool = False, *, lag_unit: LagUnit = LagUnit.ROWS) -> ServiceContext:
+def _context(stopping: bool = False) -> ServiceContext:
     return ServiceContext(
         resources=None,  # type: ignore[arg-type]
         name="search-sync",
         instance="host:1",
         trigger=Trigger.INTERVAL,
         interval_s=1.0,
-        lag_unit=lag_unit,
         log=logging.getLogger("test"),
         _should_stop=lambda: stopping,
     )
 
 
-def test_lag_is_a_finite_non_negative_number_in_the_declared_unit() -> None:
+def test_lag_is_reported_in_rows_seconds_or_both() -> None:
     ctx = _context()
     assert ctx.lag is None
-    ctx.set_lag(rows=12)
-    assert ctx.lag == 12.0
-    for bad in (-1, float("nan"), float("inf")):
-        with pytest.raises(ValueError):
-            ctx.set_lag(rows=bad)  # type: ignore[arg-type]
-    assert ctx.lag == 12.0
-    timed = _context(lag_unit=LagUnit.SECONDS)
-    timed.set_lag(seconds=2.5)
-    assert timed.lag == 2.5
+    ctx.set_lag(rows=12, seconds=2.5)
+    assert ctx.lag == ReportedLag(rows=12, seconds=2.5)
+    ctx.set_lag(rows=0)
+    assert ctx.lag == ReportedLag(rows=0, seconds=None)  # replaced: the seconds are unknown now
+    ctx.set_lag(seconds=3)
+    assert ctx.lag == ReportedLag(rows=None, seconds=3.0)
+    assert isinstance(ctx.lag.seconds, float)
+    ctx.set_lag(rows=2**63 - 1, seconds=0)
+    assert ctx.lag == ReportedLag(rows=2**63 - 1, seconds=0.0)
 
 
-def test_lag_in_another_unit_than_declared_or_without_one_is_refused() -> None:
-    ctx = _context(lag_unit=LagUnit.ROWS)
-    with pytest.raises(ValueError, match="reports its lag in rows"):
-        ctx.set_lag(seconds=3.0)
-    with pytest.raises(ValueError, match="one unit"):
+def test_a_change_log_lag_is_reported_in_one_call() -> None:
+    ctx = _context()
+    ctx.set_lag(**Lag(rows=4, seconds=9.5, rows_capped=False).report())
+    assert ctx.lag == ReportedLag(rows=4, seconds=9.5)
+
+
+@pytest.mark.parametrize(
+    "bad_rows", [-1, 1.0, 2.5, float("nan"), float("inf"), True, False, "3", 2**63]
+)
+def test_lag_rows_must_be_a_non_negative_int(bad_rows: Any) -> None:
+    ctx = _context()
+    ctx.set_lag(rows=5, seconds=1.0)
+    with pytest.raises(ValueError, match="lag rows"):
+        ctx.set_lag(rows=bad_rows, seconds=1.0)
+    assert ctx.lag == ReportedLag(rows=5, seconds=1.0)  # a refused report changes nothing
+
+
+@pytest.mark.parametrize(
+    "bad_seconds", [-0.1, float("nan"), float("inf"), -float("inf"), True, "1"]
+)
+def test_lag_seconds_must_be_a_finite_non_negative_number(bad_seconds: Any) -> None:
+    ctx = _context()
+    with pytest.raises(ValueError, match="lag seconds"):
+        ctx.set_lag(rows=1, seconds=bad_seconds)
+    assert ctx.lag is None
+
+
+def test_lag_without_any_unit_is_refused() -> None:
+    ctx = _context()
+    with pytest.raises(ValueError, match="rows, seconds or both"):
         ctx.set_lag()
-    with pytest.raises(ValueError, match="one unit"):
-        ctx.set_lag(rows=1, seconds=1.0)
     assert ctx.lag is None
 
 

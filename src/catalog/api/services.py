@@ -34,14 +34,16 @@ class BackgroundService(BaseModel):
     )
     runs: int = Field(description="Steps finished, failed ones included.")
     lag_rows: int | None = Field(
-        description="How many rows behind the service says it is (services that count rows)."
+        description=(
+            "How many rows (changes) the service has yet to handle, as its last report said;"
+            " null if it has not reported it."
+        )
     )
     lag_s: float | None = Field(
-        description="How many seconds behind the service says it is (services that count time)."
-    )
-    lag: float | None = Field(
-        description="Deprecated: the same number as `lag_rows` or `lag_s`, without its unit.",
-        json_schema_extra={"deprecated": True},
+        description=(
+            "How many seconds behind the service is (the age of the oldest change it has yet"
+            " to handle), as its last report said; null if it has not reported it."
+        )
     )
     alive: bool = Field(description="Whether a live leader runs it (running, idle, backing_off).")
     summary: str = Field(description="What the service does.")
@@ -76,7 +78,6 @@ class BackgroundService(BaseModel):
             runs=status.runs,
             lag_rows=status.lag_rows,
             lag_s=status.lag_s,
-            lag=status.lag,
             alive=status.state in service_status.LIVE_STATES,
             summary=status.summary,
             listen=status.listen,

@@ -27,7 +27,7 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 import psycopg
 from sqlalchemy import text
@@ -70,13 +70,24 @@ class Change:
         return Cursor(txid=self.txid, last_id=self.id)
 
 
+class LagReport(TypedDict):
+    """A `Lag` as a background service reports it: `ctx.set_lag(**lag.report())`."""
+
+    rows: int
+    seconds: float
+
+
 @dataclass(frozen=True)
 class Lag:
     """How far a consumer is behind: unread rows and the age of the oldest unread one."""
 
     rows: int
-    seconds: float
+    seconds: float  # since the oldest unread row was written (its `at`); 0 when none is unread
     rows_capped: bool  # True when more than LAG_COUNT_LIMIT rows are unread
+
+    def report(self) -> LagReport:
+        """Both numbers, as keyword arguments of `ServiceContext.set_lag`."""
+        return LagReport(rows=self.rows, seconds=self.seconds)
 
 
 class ConsumerNotFound(NotFound):
@@ -193,7 +204,10 @@ async def save_cursor(conn: AsyncConnection, consumer: str, cursor: Cursor) -> N
 
 
 async def lag(conn: AsyncConnection, consumer: str) -> Lag:
-    """How far `consumer` is behind everything committed so far."""
+    """How far `consumer` is behind everything committed so far.
+
+    A consumer service reports it with `ctx.set_lag(**(await lag(conn, name)).report())`.
+    """
     cursor = await _fetch_cursor(conn, consumer)
     if cursor is None:
         raise ConsumerNotFound(consumer)

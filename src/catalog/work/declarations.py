@@ -20,7 +20,6 @@ import dataclasses
 import importlib
 import pkgutil
 from collections.abc import Awaitable, Callable
-from enum import StrEnum
 from typing import Any
 
 from catalog.work.policy import JobPolicy, Overlap, Queue, RetryPolicy
@@ -30,7 +29,6 @@ __all__ = [
     "DEFAULT_SERVICE_BACKOFF",
     "DEFAULT_STEP_TIMEOUT_S",
     "JobDefinition",
-    "LagUnit",
     "Misfire",
     "Schedule",
     "ServiceDefinition",
@@ -45,13 +43,6 @@ ServiceStep = Callable[..., Awaitable[None]]
 # A service's policy when its declaration says nothing else.
 DEFAULT_SERVICE_BACKOFF = RetryPolicy(backoff_s=1.0, max_backoff_s=300.0, jitter=0.25)
 DEFAULT_STEP_TIMEOUT_S = 600.0  # a step still running after this is cancelled, as a failure
-
-
-class LagUnit(StrEnum):
-    """What a service counts its lag in (`ctx.set_lag(rows=...)` or `ctx.set_lag(seconds=...)`)."""
-
-    ROWS = "rows"
-    SECONDS = "seconds"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,7 +66,6 @@ class ServiceDefinition:
     summary: str
     backoff: RetryPolicy = DEFAULT_SERVICE_BACKOFF  # the wait after failed steps
     step_timeout_s: float | None = DEFAULT_STEP_TIMEOUT_S  # None: a step may run forever
-    lag_unit: LagUnit = LagUnit.ROWS
 
 
 def _summary(func: Callable[..., Any]) -> str:
@@ -127,7 +117,6 @@ class WorkRegistry:
         listen: str | None = None,
         backoff: RetryPolicy = DEFAULT_SERVICE_BACKOFF,
         step_timeout_s: float | None = DEFAULT_STEP_TIMEOUT_S,
-        lag_unit: LagUnit = LagUnit.ROWS,
     ) -> Callable[[ServiceStep], ServiceStep]:
         """Declare a background service; exactly one instance runs it at a time."""
         if interval_s <= 0:
@@ -146,7 +135,6 @@ class WorkRegistry:
                 summary=_summary(step),
                 backoff=backoff,
                 step_timeout_s=step_timeout_s,
-                lag_unit=lag_unit,
             )
             return step
 

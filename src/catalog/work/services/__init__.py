@@ -21,8 +21,8 @@ so a step's writes should stay idempotent (a durable cursor, upserts).
 
 Policy, declared with each service (`WorkRegistry.service`): `interval_s`, `listen` (a NOTIFY
 channel that wakes it early), `backoff` (a `RetryPolicy` for the wait after failed steps),
-`step_timeout_s` (a step past it is cancelled and recorded as failed; the loop goes on) and
-`lag_unit` (rows or seconds).
+and `step_timeout_s` (a step past it is cancelled and recorded as failed; the loop goes on).
+A step reports its lag in rows and/or seconds (`ServiceContext.set_lag`); the status keeps both.
 
 Status (table work_services), `state`:
 

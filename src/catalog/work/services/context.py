@@ -7,7 +7,7 @@ A service is declared on a `WorkRegistry`; its step is one iteration of the loop
         '''Alert on stock level changes; a full sweep every hour.'''
         full_sweep = ctx.trigger is not Trigger.NOTIFY
         ...
-        ctx.set_lag(rows=rows_behind)
+        ctx.set_lag(rows=rows_behind, seconds=oldest_unread_age_s)
 
 The step runs on the one instance that leads the service; `catalog.work.services.loop` runs
 the loop.
@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from catalog.work.declarations import LagUnit
-
 if TYPE_CHECKING:
     from catalog.work.resources import Resources
+
+LAG_ROWS_MAX = 2**63 - 1  # the status column is a bigint
 
 
 class Trigger(StrEnum):
@@ -36,6 +36,14 @@ class Trigger(StrEnum):
     NOTIFY = "notify"  # a NOTIFY on the service's `listen` channel
     WAKE = "wake"  # an operator asked for a run (management API)
     RETRY = "retry"  # the previous step failed and its backoff is over
+
+
+@dataclass(frozen=True)
+class ReportedLag:
+    """How far behind a step said its service is; a unit it did not give is None (unknown)."""
+
+    rows: int | None = None
+    seconds: float | None = None
 
 
 class ServiceStopping(Exception):
@@ -51,10 +59,9 @@ class ServiceContext:
     instance: str  # the instance leading the service, host:pid
     trigger: Trigger
     interval_s: float
-    lag_unit: LagUnit  # as declared with the service
     log: logging.Logger
     _should_stop: Callable[[], bool] = field(repr=False)
-    _lag: float | None = field(default=None, repr=False)
+    _lag: ReportedLag | None = field(default=None, repr=False)
 
     def should_stop(self) -> bool:
         """True once this instance is shutting down or lost the lead; finish up and return."""
@@ -66,21 +73,27 @@ class ServiceContext:
             raise ServiceStopping(f"service {self.name} is stopping on {self.instance}")
 
     def set_lag(self, *, rows: int | None = None, seconds: float | None = None) -> None:
-        """Report how far behind the service is, in the unit it declares (`lag_unit`)."""
-        if (rows is None) == (seconds is None):
-            raise ValueError("give the lag in one unit: set_lag(rows=...) or set_lag(seconds=...)")
-        unit, value = (LagUnit.ROWS, rows) if rows is not None else (LagUnit.SECONDS, seconds)
-        if unit is not self.lag_unit:
-            raise ValueError(
-                f"service {self.name} reports its lag in {self.lag_unit}, not {unit}"
-                f" (declare lag_unit=LagUnit.{unit.name} with the service)"
-            )
-        assert value is not None
-        if isinstance(value, bool) or not math.isfinite(value) or value < 0:
-            raise ValueError(f"lag must be a finite number >= 0, not {value!r}")
-        self._lag = float(value)
+        """Report how far behind the service is: rows to read, and/or the age of the oldest.
+
+        Each call replaces the previous report of this step, a unit left out becoming unknown;
+        a step that reports nothing leaves the last reported lag shown.
+        """
+        if rows is None and seconds is None:
+            raise ValueError("set_lag needs the lag in rows, seconds or both")
+        if rows is not None and (
+            isinstance(rows, bool) or not isinstance(rows, int) or not 0 <= rows <= LAG_ROWS_MAX
+        ):
+            raise ValueError(f"lag rows must be an int from 0 to 2**63 - 1, not {rows!r}")
+        if seconds is not None and (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not math.isfinite(seconds)
+            or seconds < 0
+        ):
+            raise ValueError(f"lag seconds must be a finite number >= 0, not {seconds!r}")
+        self._lag = ReportedLag(rows=rows, seconds=float(seconds) if seconds is not None else None)
 
     @property
-    def lag(self) -> float | None:
-        """The lag set during this step, if any, in `lag_unit`."""
+    def lag(self) -> ReportedLag | None:
+        """The lag reported during this step, if any."""
         return self._lag

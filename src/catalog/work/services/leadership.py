@@ -19,6 +19,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from catalog.work.declarations import ServiceDefinition
 from catalog.work.journal import MESSAGE_MAX_CHARS, TRACEBACK_MAX_CHARS
+from catalog.work.services.context import ReportedLag
 from catalog.work.services.status import STALE_AFTER_S
 
 LOCK_QUERY_TIMEOUT_S = 5.0  # a lock-connection query slower than this: the connection is lost
@@ -117,21 +118,31 @@ class LockSession:
         )
         return [name for name, won in rows if won]
 
-    async def heartbeat(self, lags: Mapping[str, float | None]) -> set[str]:
+    async def heartbeat(self, lags: Mapping[str, ReportedLag | None]) -> set[str]:
         """Prove the connection alive, stamp the services led; the ones whose lock is held."""
+        reported = list(lags.values())
         rows = await self._query(
             """
             WITH mine AS (
-                SELECT v.name, v.lag
-                  FROM unnest(%(names)s::text[], %(lags)s::float8[]) AS v(name, lag)
+                SELECT v.*
+                  FROM unnest(%(names)s::text[], %(reported)s::bool[], %(rows)s::int8[],
+                              %(seconds)s::float8[]) AS v(name, reported, lag_rows, lag_s)
                  WHERE work_service_lock_held(v.name)
             ), beat AS (
-                UPDATE work_services w SET heartbeat_at = now(), lag = coalesce(mine.lag, w.lag)
+                UPDATE work_services w SET heartbeat_at = now(),
+                       lag_rows = CASE WHEN mine.reported THEN mine.lag_rows ELSE w.lag_rows END,
+                       lag_s = CASE WHEN mine.reported THEN mine.lag_s ELSE w.lag_s END
                   FROM mine WHERE w.name = mine.name AND w.leader = %(instance)s
             )
             SELECT name FROM mine
             """,
-            {"names": list(lags), "lags": list(lags.values()), "instance": self.instance},
+            {
+                "names": list(lags),
+                "reported": [lag is not None for lag in reported],
+                "rows": [lag.rows if lag is not None else None for lag in reported],
+                "seconds": [lag.seconds if lag is not None else None for lag in reported],
+                "instance": self.instance,
+            },
         )
         return {name for (name,) in rows}
 
@@ -184,14 +195,17 @@ class LockSession:
         return bool(rows)
 
     async def record_success(
-        self, name: str, *, duration_s: float, lag: float | None, next_in_s: float
+        self, name: str, *, duration_s: float, lag: ReportedLag | None, next_in_s: float
     ) -> None:
         await self._query(
             """
             UPDATE work_services
                SET state = 'idle', runs = runs + 1, consecutive_failures = 0,
                    last_success = now(), last_finished_at = now(),
-                   last_duration_s = %(duration_s)s, lag = coalesce(%(lag)s, lag),
+                   last_duration_s = %(duration_s)s,
+                   lag_rows = CASE WHEN %(lag_reported)s THEN %(lag_rows)s::bigint
+                                   ELSE lag_rows END,
+                   lag_s = CASE WHEN %(lag_reported)s THEN %(lag_s)s::float8 ELSE lag_s END,
                    next_run_at = now() + make_interval(secs => %(next_in_s)s),
                    heartbeat_at = now()
              WHERE name = %(name)s AND leader = %(instance)s
@@ -200,7 +214,7 @@ class LockSession:
                 "name": name,
                 "instance": self.instance,
                 "duration_s": duration_s,
-                "lag": lag,
+                **_lag_params(lag),
                 "next_in_s": next_in_s,
             },
         )
@@ -211,7 +225,7 @@ class LockSession:
         error: BaseException,
         *,
         duration_s: float,
-        lag: float | None,
+        lag: ReportedLag | None,
         next_in_s: float,
     ) -> None:
         await self._query(
@@ -222,7 +236,9 @@ class LockSession:
                    last_error_type = %(error_type)s, last_error_message = %(message)s,
                    last_error_traceback = %(traceback)s, last_error_at = now(),
                    last_finished_at = now(), last_duration_s = %(duration_s)s,
-                   lag = coalesce(%(lag)s, lag),
+                   lag_rows = CASE WHEN %(lag_reported)s THEN %(lag_rows)s::bigint
+                                   ELSE lag_rows END,
+                   lag_s = CASE WHEN %(lag_reported)s THEN %(lag_s)s::float8 ELSE lag_s END,
                    next_run_at = now() + make_interval(secs => %(next_in_s)s),
                    heartbeat_at = now()
              WHERE name = %(name)s AND leader = %(instance)s
@@ -234,7 +250,7 @@ class LockSession:
                 "message": str(error)[:MESSAGE_MAX_CHARS],
                 "traceback": "".join(traceback.format_exception(error))[-TRACEBACK_MAX_CHARS:],
                 "duration_s": duration_s,
-                "lag": lag,
+                **_lag_params(lag),
                 "next_in_s": next_in_s,
             },
         )
@@ -255,3 +271,13 @@ class LockSession:
             " pg_notify(%(channel)s, %(name)s)",
             {"name": name, "channel": RELEASED_CHANNEL},
         )
+
+
+def _lag_params(lag: ReportedLag | None) -> dict[str, Any]:
+    # A step that reported its lag replaces both columns (a unit it left out becomes NULL); one
+    # that reported nothing leaves them as they were.
+    return {
+        "lag_reported": lag is not None,
+        "lag_rows": lag.rows if lag is not None else None,
+        "lag_s": lag.seconds if lag is not None else None,
+    }

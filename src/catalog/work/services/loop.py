@@ -19,7 +19,7 @@ from typing import Any
 
 from catalog.work.declarations import ServiceDefinition
 from catalog.work.resources import Resources
-from catalog.work.services.context import ServiceContext, ServiceStopping, Trigger
+from catalog.work.services.context import ReportedLag, ServiceContext, ServiceStopping, Trigger
 from catalog.work.services.leadership import LeadershipLost, LockSession
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class Term:
         self.log = logging.getLogger(f"catalog.services.{definition.name}")
         self.task = asyncio.create_task(self._run(), name=f"service {definition.name}")
 
-    def lag(self) -> float | None:
+    def lag(self) -> ReportedLag | None:
         return self.ctx.lag if self.ctx is not None else None
 
     def leaving(self) -> bool:
@@ -128,7 +128,6 @@ class Term:
                 instance=self.instance,
                 trigger=trigger,
                 interval_s=definition.interval_s,
-                lag_unit=definition.lag_unit,
                 log=self.log,
                 _should_stop=self.leaving,
             )

@@ -15,7 +15,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from catalog.domain.errors import NotFound
-from catalog.work.declarations import LagUnit, ServiceDefinition
+from catalog.work.declarations import ServiceDefinition
 
 STALE_AFTER_S = 10.0  # a leader silent this long is reported 'stale'
 WAKE_CHANNEL = "catalog_service_wake"  # payload: a service name, to run its step now
@@ -78,8 +78,8 @@ class ServiceStatus:
     last_error_message: str | None
     last_error_traceback: str | None
     last_error_at: datetime | None
-    lag: float | None  # in `lag_unit`
-    lag_unit: LagUnit | None  # as this process's code declares it; None if it does not
+    lag_rows: int | None  # rows the service said it is behind; None: not reported
+    lag_s: float | None  # age of the oldest change it has not handled; None: not reported
     next_run_at: datetime | None
     heartbeat_at: datetime | None
 
@@ -91,20 +91,6 @@ class ServiceStatus:
         if not self.last_error_message:
             return self.last_error_type
         return f"{self.last_error_type}: {self.last_error_message}"
-
-    @property
-    def lag_rows(self) -> int | None:
-        """Rows the service is behind, if it counts its lag in rows."""
-        if self.lag is None or self.lag_unit is not LagUnit.ROWS:
-            return None
-        return round(self.lag)
-
-    @property
-    def lag_s(self) -> float | None:
-        """Seconds the service is behind, if it counts its lag in seconds."""
-        if self.lag is None or self.lag_unit is not LagUnit.SECONDS:
-            return None
-        return self.lag
 
 
 _STATUS_QUERY = """
@@ -185,8 +171,8 @@ def _status(
         last_error_message=row.get("last_error_message"),
         last_error_traceback=row.get("last_error_traceback"),
         last_error_at=row.get("last_error_at"),
-        lag=row.get("lag"),
-        lag_unit=definition.lag_unit if definition is not None else None,
+        lag_rows=row.get("lag_rows"),
+        lag_s=row.get("lag_s"),
         next_run_at=row.get("next_run_at") if live else None,
         heartbeat_at=row.get("heartbeat_at"),
     )
