@@ -139,7 +139,7 @@ def test_lag_is_reported_in_rows_seconds_or_both() -> None:
     assert ctx.lag == ReportedLag(rows=0, seconds=None)  # replaced: the seconds are unknown now
     ctx.set_lag(seconds=3)
     assert ctx.lag == ReportedLag(rows=None, seconds=3.0)
-    assert isinstance(ctx.lag.seconds, float)
+    assert ctx.lag is not None and isinstance(ctx.lag.seconds, float)
     ctx.set_lag(rows=2**63 - 1, seconds=0)
     assert ctx.lag == ReportedLag(rows=2**63 - 1, seconds=0.0)
 
