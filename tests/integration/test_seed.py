@@ -6,7 +6,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from typer.testing import CliRunner
 
-from catalog import cli
+from catalog.cli.main import app as cli_app
 from catalog.domain.stock import StockLevel, level_of
 from catalog.store import seed
 
@@ -107,7 +107,7 @@ def _with_host(url: str) -> str:
 
 def test_seed_command_prints_a_summary(database_url: str) -> None:
     result = CliRunner().invoke(
-        cli.app,
+        cli_app,
         ["seed", "--products", "500", "--categories", "12", "--seed", "9"],
         env={"CATALOG_DATABASE_URL": _with_host(database_url)},
     )

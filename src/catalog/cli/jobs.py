@@ -11,7 +11,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from catalog import bootstrap, runner
+from catalog import bootstrap
+from catalog.cli import runner
 from catalog.domain.errors import DomainError
 from catalog.settings import Settings
 from catalog.store import migrate as migrations

@@ -11,7 +11,8 @@ import typer
 import uvloop
 from pydantic import ValidationError
 
-from catalog import bootstrap, cli_jobs, runner
+from catalog import bootstrap
+from catalog.cli import jobs, runner
 from catalog.domain.errors import DomainError
 from catalog.settings import Settings
 from catalog.store import migrate as migrations
@@ -22,7 +23,7 @@ from catalog.work.supervisor import run_background_work
 T = TypeVar("T")
 
 app = typer.Typer(help="Product Catalog Service.", no_args_is_help=True, add_completion=False)
-app.add_typer(cli_jobs.app, name="jobs")
+app.add_typer(jobs.app, name="jobs")
 
 HostOption = Annotated[str | None, typer.Option(help="Interface to listen on [CATALOG_HOST].")]
 PortOption = Annotated[int | None, typer.Option(help="Port to listen on [CATALOG_PORT].")]
