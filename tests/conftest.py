@@ -104,3 +104,32 @@ async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=create_app(runtime))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield http
+
+
+def _service_url(variable: str, what: str) -> str:
+    """A test service's URL from `variable`; missing, a skip (a failure under CI=true)."""
+    url = os.environ.get(variable)
+    if not url:
+        message = f"{variable} is not set: no {what} to test against"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The test Redis (`CATALOG_TEST_REDIS_URL`); share it: namespace keys, never flush."""
+    return _service_url("CATALOG_TEST_REDIS_URL", "Redis")
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> str:
+    """The test RabbitMQ (`CATALOG_TEST_RABBITMQ_URL`); use unique exchange and queue names."""
+    return _service_url("CATALOG_TEST_RABBITMQ_URL", "RabbitMQ")
+
+
+@pytest.fixture
+def cache_prefix() -> str:
+    """A key prefix of the test's own on the shared Redis."""
+    return f"test-{uuid.uuid4().hex[:12]}"

@@ -9,6 +9,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from catalog.cache.backend import CacheBackend
+from catalog.cache.cache_aside import Cache, CacheTtls
+from catalog.cache.keys import CacheKeys
+from catalog.cache.memory import MemoryCache
+from catalog.cache.redis_cache import RedisCache
 from catalog.settings import Settings
 from catalog.store import db
 from catalog.store.embedded import EmbeddedPostgres
@@ -77,6 +82,29 @@ class Runtime:
     def work(self) -> WorkEngine:
         return self.resources.work
 
+    @property
+    def cache(self) -> Cache:
+        return self.resources.cache
+
+
+def build_cache(settings: Settings) -> Cache:
+    """Redis when `CATALOG_REDIS_URL` is set, else this process's in-process cache."""
+    backend: CacheBackend
+    if settings.redis_url is not None:
+        backend = RedisCache(settings.redis_url, timeout_s=settings.cache_timeout_s)
+    else:
+        backend = MemoryCache(max_entries=settings.cache_memory_max_entries)
+    return Cache(
+        backend,
+        keys=CacheKeys(prefix=settings.cache_prefix),
+        ttls=CacheTtls(
+            product_s=settings.cache_product_ttl_s,
+            category_s=settings.cache_category_ttl_s,
+            report_s=settings.cache_report_ttl_s,
+        ),
+        retry_after_s=settings.cache_retry_after_s,
+    )
+
 
 def work_registries(settings: Settings) -> list[WorkRegistry]:
     """Every module of `catalog.jobs`, then any configured extras (`CATALOG_JOB_MODULES`)."""
@@ -95,14 +123,20 @@ async def runtime(settings: Settings, database_url: str) -> AsyncIterator[Runtim
         work_registries(settings),
         pool_max_size=2 * settings.worker_concurrency + settings.db_pool_size,
     )
+    cache = build_cache(settings)
     await work.open()
     try:
         resources = Resources(
-            settings=settings, db=engine, sessions=db.create_sessionmaker(engine), work=work
+            settings=settings,
+            db=engine,
+            sessions=db.create_sessionmaker(engine),
+            work=work,
+            cache=cache,
         )
         yield Runtime(database_url=database_url, resources=resources)
     finally:
         await work.close()
+        await cache.close()
         await engine.dispose()
 
 

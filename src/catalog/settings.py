@@ -76,3 +76,22 @@ class Settings(BaseSettings):
     # Background services: how often a standby instance tries to take over a service.
     service_takeover_s: float = Field(default=3.0, gt=0)
     services_enabled: bool = True
+
+    # Cache: Redis when set (redis://host:6379/0), else an in-process cache per process.
+    redis_url: str | None = None
+    cache_prefix: str = Field(default="catalog", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    cache_product_ttl_s: float = Field(default=3600.0, gt=0)
+    cache_category_ttl_s: float = Field(default=3600.0, gt=0)
+    cache_report_ttl_s: float = Field(default=3600.0, gt=0)
+    cache_timeout_s: float = Field(default=0.5, gt=0)  # per Redis call
+    cache_retry_after_s: float = Field(default=5.0, ge=0)  # a failed cache is skipped this long
+    cache_memory_max_entries: int = Field(default=50_000, ge=1)
+
+    # Events: RabbitMQ when set (amqp://user:pass@host:5672/); unset, no relay runs.
+    rabbitmq_url: str | None = None
+    events_exchange: str = Field(default="catalog.events", min_length=1)
+
+    @field_validator("redis_url", "rabbitmq_url")
+    @classmethod
+    def _empty_is_unset(cls, url: str | None) -> str | None:
+        return None if url == "" else url

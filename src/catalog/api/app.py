@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import Depends, FastAPI
 
-from catalog.api import backgroundjobs, categories, errors, products, recurring, services
+from catalog.api import backgroundjobs, cache, categories, errors, products, recurring, services
 from catalog.api.access import loopback_only
 from catalog.bootstrap import Runtime
 
@@ -23,7 +23,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.add_middleware(errors.BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)
 
     # Deny by default: the management API is for this machine only (see catalog.api.access).
-    for management in (backgroundjobs.router, recurring.router, services.router):
+    for management in (backgroundjobs.router, recurring.router, services.router, cache.router):
         app.include_router(management, dependencies=[Depends(loopback_only)])
     app.include_router(categories.router)
     app.include_router(products.router)

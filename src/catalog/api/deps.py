@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.bootstrap import Runtime
+from catalog.cache.cache_aside import Cache
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -26,3 +27,10 @@ async def get_session(
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+async def get_cache(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Cache:
+    return runtime.cache
+
+
+CacheDep = Annotated[Cache, Depends(get_cache)]

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from catalog.cache.cache_aside import Cache
 from catalog.settings import Settings
 from catalog.work.engine import WorkEngine
 
@@ -22,3 +23,4 @@ class Resources:
     db: AsyncEngine  # SQLAlchemy engine on the catalogue database
     sessions: async_sessionmaker[AsyncSession]
     work: WorkEngine  # the job engine: enqueue follow-up jobs, and its connection pool
+    cache: Cache  # Redis, or this process's in-process cache (catalog.cache)
