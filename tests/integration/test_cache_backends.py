@@ -24,9 +24,7 @@ def closed_port_url() -> str:
 
 
 @pytest.fixture(params=["memory", "redis"])
-async def backend(
-    request: pytest.FixtureRequest, cache_prefix: str
-) -> AsyncIterator[CacheBackend]:
+async def backend(request: pytest.FixtureRequest, cache_prefix: str) -> AsyncIterator[CacheBackend]:
     made: CacheBackend
     if request.param == "memory":
         made = MemoryCache()
