@@ -95,3 +95,14 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, url: str | None) -> str | None:
         return None if url == "" else url
+
+    # Access control (see docs/operations.md). Catalogue reads need a viewer key when set.
+    catalogue_reads_need_key: bool = False
+    # A token a Prometheus scraper may send as `Authorization: Bearer <token>` on /metrics,
+    # instead of a viewer key.
+    metrics_token: str | None = None
+    # Dashboard sessions: how long a login lasts; cookies are Secure when the request came
+    # over HTTPS (directly, or as a trusted proxy's X-Forwarded-Proto says).
+    session_ttl_h: float = Field(default=12.0, gt=0)
+    # Login attempts per client address per minute, per process.
+    login_attempts_per_min: int = Field(default=10, ge=1)

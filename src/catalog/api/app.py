@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from fastapi import Depends, FastAPI
 
-from catalog.api import backgroundjobs, cache, categories, errors, products, recurring, services
-from catalog.api.access import loopback_only
+from catalog.api import (
+    access,
+    backgroundjobs,
+    cache,
+    categories,
+    errors,
+    products,
+    recurring,
+    services,
+)
 from catalog.bootstrap import Runtime
 
 
@@ -20,13 +28,14 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     errors.install(app)
+    access.install(app)
     app.add_middleware(errors.BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)
 
-    # Deny by default: the management API is for this machine only (see catalog.api.access).
+    # Deny by default: roles per route, or this machine only while no key exists.
     for management in (backgroundjobs.router, recurring.router, services.router, cache.router):
-        app.include_router(management, dependencies=[Depends(loopback_only)])
-    app.include_router(categories.router)
-    app.include_router(products.router)
+        app.include_router(management, dependencies=[Depends(access.management_access)])
+    for catalogue in (categories.router, products.router):
+        app.include_router(catalogue, dependencies=[Depends(access.catalogue_access)])
 
     @app.get("/healthz", tags=["meta"])
     async def healthz() -> dict[str, str]:
