@@ -12,7 +12,7 @@ import uvloop
 from pydantic import ValidationError
 
 from catalog import bootstrap
-from catalog.cli import jobs, runner
+from catalog.cli import jobs, keys, runner
 from catalog.domain.errors import DomainError
 from catalog.settings import Settings
 from catalog.store import migrate as migrations
@@ -24,6 +24,7 @@ T = TypeVar("T")
 
 app = typer.Typer(help="Product Catalog Service.", no_args_is_help=True, add_completion=False)
 app.add_typer(jobs.app, name="jobs")
+app.add_typer(keys.app, name="keys")
 
 HostOption = Annotated[str | None, typer.Option(help="Interface to listen on [CATALOG_HOST].")]
 PortOption = Annotated[int | None, typer.Option(help="Port to listen on [CATALOG_PORT].")]
