@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -106,3 +106,24 @@ class Settings(BaseSettings):
     session_ttl_h: float = Field(default=12.0, gt=0)
     # Login attempts per client address per minute, per process.
     login_attempts_per_min: int = Field(default=10, ge=1)
+
+    # Inventory monitoring: stock <= these is critical / low (0 is out of stock).
+    inventory_critical_max: int = Field(default=5, ge=0)
+    inventory_low_max: int = Field(default=10, ge=0)
+    inventory_sweep_batch: int = Field(default=5000, ge=1)
+    # Where critical and out-of-stock alerts go besides the log: a JSON POST, and e-mail.
+    alert_webhook_url: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_from: str = "catalog@localhost"
+    alert_email_to: list[str] = []
+    # Stock-out forecast: alert when a product is predicted to run out within this many days.
+    stockout_alert_days: int = Field(default=7, ge=1)
+
+    @field_validator("inventory_low_max")
+    @classmethod
+    def _low_above_critical(cls, low: int, info: ValidationInfo) -> int:
+        critical = info.data.get("inventory_critical_max")
+        if critical is not None and low < critical:
+            raise ValueError("must be at least inventory_critical_max")
+        return low

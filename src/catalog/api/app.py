@@ -10,6 +10,7 @@ from catalog.api import (
     cache,
     categories,
     errors,
+    inventory,
     products,
     recurring,
     services,
@@ -34,7 +35,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     # Deny by default: roles per route, or this machine only while no key exists.
     for management in (backgroundjobs.router, recurring.router, services.router, cache.router):
         app.include_router(management, dependencies=[Depends(access.management_access)])
-    for catalogue in (categories.router, products.router):
+    for catalogue in (categories.router, products.router, inventory.router):
         app.include_router(catalogue, dependencies=[Depends(access.catalogue_access)])
 
     @app.get("/healthz", tags=["meta"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 CRITICAL_MAX = 5  # stock <= 5 is critical
@@ -33,3 +34,24 @@ def stock_bounds(level: StockLevel) -> tuple[int, int | None]:
         StockLevel.LOW: (CRITICAL_MAX + 1, LOW_MAX),
         StockLevel.IN_STOCK: (LOW_MAX + 1, None),
     }[level]
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Where low and critical end, as the inventory monitor is configured (settings)."""
+
+    critical_max: int = CRITICAL_MAX
+    low_max: int = LOW_MAX
+
+    def level_of(self, stock: int) -> StockLevel:
+        if stock <= 0:
+            return StockLevel.OUT
+        if stock <= self.critical_max:
+            return StockLevel.CRITICAL
+        if stock <= self.low_max:
+            return StockLevel.LOW
+        return StockLevel.IN_STOCK
+
+
+# Alerts at these levels are sent (webhook, e-mail), not only stored and logged.
+URGENT_LEVELS = frozenset({StockLevel.CRITICAL, StockLevel.OUT})

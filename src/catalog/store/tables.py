@@ -5,7 +5,9 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
+    Date,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
@@ -86,4 +88,41 @@ change_log_cursors = Table(
     Column("txid", Text, nullable=False),
     Column("last_id", BigInteger, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+inventory_alerts = Table(
+    "inventory_alerts",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("product_id", BigInteger, ForeignKey("products.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", Text, nullable=False),  # 'level' | 'forecast'
+    Column("level", Text, nullable=False),
+    Column("previous_level", Text),
+    Column("stock", Integer, nullable=False),
+    Column("stockout_on", Date),
+    Column("raised_at", DateTime(timezone=True), nullable=False),
+    Column("resolved_at", DateTime(timezone=True)),
+)
+
+reports = Table(
+    "reports",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("kind", Text, nullable=False),  # 'daily-analytics' | 'weekly-inventory'
+    Column("period", Text, nullable=False),  # 'daily' | 'weekly' | 'monthly'
+    Column("period_start", Date, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("body", JSONB, nullable=False),
+)
+
+stock_forecasts = Table(
+    "stock_forecasts",
+    metadata,
+    Column(
+        "product_id", BigInteger, ForeignKey("products.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("daily_demand", Float, nullable=False),
+    Column("days_of_cover", Float),
+    Column("stockout_on", Date),
+    Column("computed_at", DateTime(timezone=True), nullable=False),
 )
