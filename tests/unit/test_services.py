@@ -183,3 +183,15 @@ def test_check_stop_raises_only_when_stopping() -> None:
     with pytest.raises(ServiceStopping):
         _context(stopping=True).check_stop()
     assert _context(stopping=True).should_stop()
+
+
+def test_details_are_json_values_and_each_report_replaces_the_last() -> None:
+    ctx = _context()
+    assert ctx.details is None
+    ctx.set_details(last_batch={"changes": 3}, repairs=0)
+    ctx.set_details(repairs=2)
+    assert ctx.details == {"repairs": 2}
+    for bad in ({"at": object()}, {"x": float("nan")}, {"big": "x" * 5000}):
+        with pytest.raises(ValueError, match="details"):
+            ctx.set_details(**bad)
+    assert ctx.details == {"repairs": 2}

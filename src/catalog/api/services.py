@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
@@ -45,6 +47,12 @@ class BackgroundService(BaseModel):
             " to handle), as its last report said; null if it has not reported it."
         )
     )
+    details: dict[str, Any] | None = Field(
+        description=(
+            "What the service last reported for operators (search-sync: its last batch, last"
+            " reconcile and the repairs it made); null if it has reported nothing."
+        )
+    )
     alive: bool = Field(description="Whether a live leader runs it (running, idle, backing_off).")
     summary: str = Field(description="What the service does.")
     listen: str | None = Field(description="The NOTIFY channel that wakes it early, if any.")
@@ -78,6 +86,7 @@ class BackgroundService(BaseModel):
             runs=status.runs,
             lag_rows=status.lag_rows,
             lag_s=status.lag_s,
+            details=status.details,
             alive=status.state in service_status.LIVE_STATES,
             summary=status.summary,
             listen=status.listen,

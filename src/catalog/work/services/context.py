@@ -15,17 +15,19 @@ the loop.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from catalog.work.resources import Resources
 
 LAG_ROWS_MAX = 2**63 - 1  # the status column is a bigint
+DETAILS_MAX_BYTES = 4096  # as JSON
 
 
 class Trigger(StrEnum):
@@ -62,6 +64,7 @@ class ServiceContext:
     log: logging.Logger
     _should_stop: Callable[[], bool] = field(repr=False)
     _lag: ReportedLag | None = field(default=None, repr=False)
+    _details: dict[str, Any] | None = field(default=None, repr=False)
 
     def should_stop(self) -> bool:
         """True once this instance is shutting down or lost the lead; finish up and return."""
@@ -97,3 +100,22 @@ class ServiceContext:
     def lag(self) -> ReportedLag | None:
         """The lag reported during this step, if any."""
         return self._lag
+
+    def set_details(self, **details: object) -> None:
+        """Report what the service wants operators to see (JSON values), shown as `details`.
+
+        Each call replaces the previous report of this step; a step that reports nothing leaves
+        the last reported details shown.
+        """
+        try:
+            encoded = json.dumps(details, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"service details must be JSON values: {error}") from None
+        if len(encoded.encode()) > DETAILS_MAX_BYTES:
+            raise ValueError(f"service details exceed {DETAILS_MAX_BYTES} bytes as JSON")
+        self._details = dict(details)
+
+    @property
+    def details(self) -> dict[str, Any] | None:
+        """The details reported during this step, if any."""
+        return self._details

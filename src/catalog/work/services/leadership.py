@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.types.json import Jsonb
 
 from catalog.work.declarations import ServiceDefinition
 from catalog.work.journal import MESSAGE_MAX_CHARS, TRACEBACK_MAX_CHARS
@@ -195,7 +196,13 @@ class LockSession:
         return bool(rows)
 
     async def record_success(
-        self, name: str, *, duration_s: float, lag: ReportedLag | None, next_in_s: float
+        self,
+        name: str,
+        *,
+        duration_s: float,
+        lag: ReportedLag | None,
+        details: Mapping[str, Any] | None = None,
+        next_in_s: float,
     ) -> None:
         await self._query(
             """
@@ -206,6 +213,7 @@ class LockSession:
                    lag_rows = CASE WHEN %(lag_reported)s THEN %(lag_rows)s::bigint
                                    ELSE lag_rows END,
                    lag_s = CASE WHEN %(lag_reported)s THEN %(lag_s)s::float8 ELSE lag_s END,
+                   details = coalesce(%(details)s::jsonb, details),
                    next_run_at = now() + make_interval(secs => %(next_in_s)s),
                    heartbeat_at = now()
              WHERE name = %(name)s AND leader = %(instance)s
@@ -215,6 +223,7 @@ class LockSession:
                 "instance": self.instance,
                 "duration_s": duration_s,
                 **_lag_params(lag),
+                "details": Jsonb(details) if details is not None else None,
                 "next_in_s": next_in_s,
             },
         )
@@ -226,6 +235,7 @@ class LockSession:
         *,
         duration_s: float,
         lag: ReportedLag | None,
+        details: Mapping[str, Any] | None = None,
         next_in_s: float,
     ) -> None:
         await self._query(
@@ -239,6 +249,7 @@ class LockSession:
                    lag_rows = CASE WHEN %(lag_reported)s THEN %(lag_rows)s::bigint
                                    ELSE lag_rows END,
                    lag_s = CASE WHEN %(lag_reported)s THEN %(lag_s)s::float8 ELSE lag_s END,
+                   details = coalesce(%(details)s::jsonb, details),
                    next_run_at = now() + make_interval(secs => %(next_in_s)s),
                    heartbeat_at = now()
              WHERE name = %(name)s AND leader = %(instance)s
@@ -251,6 +262,7 @@ class LockSession:
                 "traceback": "".join(traceback.format_exception(error))[-TRACEBACK_MAX_CHARS:],
                 "duration_s": duration_s,
                 **_lag_params(lag),
+                "details": Jsonb(details) if details is not None else None,
                 "next_in_s": next_in_s,
             },
         )

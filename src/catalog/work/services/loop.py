@@ -142,7 +142,7 @@ class Term:
                 failures = 0
                 delay_s, due = max(0.0, definition.interval_s - duration_s), Trigger.INTERVAL
                 await session.record_success(
-                    name, duration_s=duration_s, lag=ctx.lag, next_in_s=delay_s
+                    name, duration_s=duration_s, lag=ctx.lag, details=ctx.details, next_in_s=delay_s
                 )
             else:
                 assert isinstance(outcome, BaseException)
@@ -156,7 +156,12 @@ class Term:
                     exc_info=outcome,
                 )
                 await session.record_failure(
-                    name, outcome, duration_s=duration_s, lag=ctx.lag, next_in_s=delay_s
+                    name,
+                    outcome,
+                    duration_s=duration_s,
+                    lag=ctx.lag,
+                    details=ctx.details,
+                    next_in_s=delay_s,
                 )
 
     async def _next_trigger(

@@ -80,6 +80,7 @@ class ServiceStatus:
     last_error_at: datetime | None
     lag_rows: int | None  # rows the service said it is behind; None: not reported
     lag_s: float | None  # age of the oldest change it has not handled; None: not reported
+    details: dict[str, Any] | None  # what the service last reported for operators
     next_run_at: datetime | None
     heartbeat_at: datetime | None
 
@@ -173,6 +174,7 @@ def _status(
         last_error_at=row.get("last_error_at"),
         lag_rows=row.get("lag_rows"),
         lag_s=row.get("lag_s"),
+        details=row.get("details"),
         next_run_at=row.get("next_run_at") if live else None,
         heartbeat_at=row.get("heartbeat_at"),
     )
