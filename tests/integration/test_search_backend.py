@@ -1,4 +1,4 @@
-"""Behaviour every search backend shares: run on tantivy always, on Elasticsearch when one is set."""
+"""What every search backend does: run on tantivy always, on Elasticsearch when one is set."""
 
 from __future__ import annotations
 
@@ -97,8 +97,25 @@ async def test_a_sku_matches_exactly_even_with_query_syntax_in_it(filled: Search
 
 @pytest.mark.parametrize(
     "text",
-    ['"', ":", "(", ")", "*", "~", "name:widget", "widget~2", "[1 TO 5]", "\x00", "ü¿ß日本",
-     "-", "+widget", "a" * 500, "\\", "' OR 1=1 --", "🙂"],
+    [
+        '"',
+        ":",
+        "(",
+        ")",
+        "*",
+        "~",
+        "name:widget",
+        "widget~2",
+        "[1 TO 5]",
+        "\x00",
+        "ü¿ß日本",
+        "-",
+        "+widget",
+        "a" * 500,
+        "\\",
+        "' OR 1=1 --",
+        "🙂",
+    ],
 )
 async def test_query_syntax_is_plain_text(filled: SearchBackend, text: str) -> None:
     result = await filled.search(SearchQuery(text=text))
