@@ -1,7 +1,7 @@
 """Background services: details a service reports for operators (search-sync: last batch, repairs).
 
 Revision ID: 0011
-Revises: 0014
+Revises: 0013
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0011"
-down_revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
