@@ -122,6 +122,7 @@ async def runtime(settings: Settings, database_url: str) -> AsyncIterator[Runtim
         database_url,
         work_registries(settings),
         pool_max_size=2 * settings.worker_concurrency + settings.db_pool_size,
+        settings=settings,
     )
     cache = build_cache(settings)
     await work.open()

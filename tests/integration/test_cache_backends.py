@@ -45,19 +45,26 @@ async def test_set_get_and_expiry(backend: CacheBackend, cache_prefix: str) -> N
     assert await backend.get(key) is None
 
 
-async def test_fill_is_refused_while_the_key_is_held(
+async def test_fill_is_refused_once_the_key_was_invalidated_after_the_lookup(
     backend: CacheBackend, cache_prefix: str
 ) -> None:
     keys = CacheKeys(prefix=cache_prefix)
-    key = keys.product(7)
-    await backend.set(key, b"old", ttl_s=60)
-    assert await backend.invalidate([key], holds=[keys.hold(key)], hold_s=0.3) == 1
+    key, generation = keys.product(7), keys.generation(keys.product(7))
+    slow = await backend.lookup(key, generation_key=generation)  # a reader misses...
+    assert slow.value is None
+    await backend.invalidate([key], generation_keys=[generation], generation_ttl_s=60)
+    # ...read the old row before the change, and fills after the change's invalidation:
+    assert not await backend.fill(
+        key, b"old", ttl_s=60, generation_key=generation, seen=slow.generation
+    )
     assert await backend.get(key) is None
-    assert not await backend.fill(key, b"old", ttl_s=60, unless=keys.hold(key))
+    fresh = await backend.lookup(key, generation_key=generation)  # a reader after the change
+    assert await backend.fill(
+        key, b"new", ttl_s=60, generation_key=generation, seen=fresh.generation
+    )
+    assert (await backend.lookup(key, generation_key=generation)).value == b"new"
+    assert await backend.invalidate([key], generation_keys=[generation], generation_ttl_s=60) == 1
     assert await backend.get(key) is None
-    await asyncio.sleep(0.4)  # the hold's TTL is what is under test
-    assert await backend.fill(key, b"new", ttl_s=60, unless=keys.hold(key))
-    assert await backend.get(key) == b"new"
 
 
 async def test_scan_finds_matching_keys_only_and_delete_counts(
@@ -90,7 +97,7 @@ async def test_cache_reads_are_misses_while_redis_is_down_and_health_says_why() 
     cache = Cache(RedisCache(closed_port_url(), timeout_s=0.2), retry_after_s=60)
     try:
         assert await cache.read("k") is None
-        await cache.fill("k", b"v", ttl_s=10)  # no error
+        assert not await cache.fill("k", b"v", ttl_s=10, seen=await cache.lookup("k"))
         await cache.evict(["k"])  # no error
         health = cache.health()
         assert not health.ok and health.backend == "redis"
@@ -107,9 +114,9 @@ async def test_cache_recovers_once_redis_answers(redis_url: str, cache_prefix: s
         cache._failed(CacheUnavailable("redis: pretend it failed"))
         assert not cache.health().ok
         key = cache.keys.product(1)
-        await cache.fill(key, b"v", ttl_s=10)
+        assert await cache.fill(key, b"v", ttl_s=10, seen=await cache.lookup(key))
         assert await cache.read(key) == b"v"
         assert cache.health().ok
-        await cache.backend.delete([key])
+        await cache.clear()
     finally:
         await cache.close()

@@ -42,7 +42,7 @@ def test_keys_are_namespaced_and_versioned() -> None:
     assert keys.product_id(keys.product(42)) == 42
     assert keys.product_id(keys.category_tree) is None
     assert keys.product_id(f"shop:v{KEY_VERSION}:product:\uff14\uff12") is None
-    assert keys.hold(keys.product(42)).startswith("shop:hold:")
+    assert keys.generation(keys.product(42)).startswith("shop:gen:")
     old = CacheKeys(prefix="shop", version=KEY_VERSION - 1 if KEY_VERSION > 1 else 99)
     assert keys.is_old_version(old.product(1))
     assert not keys.is_old_version(keys.product(1))

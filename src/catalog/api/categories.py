@@ -19,9 +19,11 @@ from pydantic import (
     model_validator,
 )
 
-from catalog.api.deps import SessionDep
+from catalog.api.cached import cached_json
+from catalog.api.deps import CacheDep, RuntimeDep, SessionDep
 from catalog.api.timestamps import Timestamp
 from catalog.api.validation import documented_errors, no_bad_keys, refuse, storable
+from catalog.cache.cache_aside import Cache
 from catalog.domain.categories import (
     NAME_MAX,
     Category,
@@ -32,6 +34,7 @@ from catalog.domain.categories import (
 from catalog.domain.products import ID_MAX
 from catalog.store import categories as category_store
 from catalog.store.categories import UNCHANGED
+from catalog.store.category_counts import CategoryCount, category_counts
 
 router = APIRouter(prefix="/api/categories", tags=["categories"])
 
@@ -141,6 +144,28 @@ class CategoryTree(BaseModel):
     items: list[CategoryNodeOut] = Field(description="The root categories, children nested")
 
 
+class CategoryCountOut(BaseModel):
+    category_id: int
+    products: int = Field(description="Live products directly in the category")
+    in_stock: int = Field(description="Of those, the ones with stock above 0")
+    subtree_products: int = Field(description="Live products in it and all its subcategories")
+    subtree_in_stock: int
+
+    @classmethod
+    def of(cls, count: CategoryCount) -> CategoryCountOut:
+        return cls(
+            category_id=count.category_id,
+            products=count.products,
+            in_stock=count.in_stock,
+            subtree_products=count.subtree_products,
+            subtree_in_stock=count.subtree_in_stock,
+        )
+
+
+class CategoryCounts(BaseModel):
+    items: list[CategoryCountOut] = Field(description="Every category, by id")
+
+
 _NOT_FOUND = (404, "No such category")
 _UNKNOWN_PARENT = (422, "Invalid input, or an unknown parent")
 
@@ -151,7 +176,7 @@ _UNKNOWN_PARENT = (422, "Invalid input, or an unknown parent")
     summary="Create a category",
     responses=documented_errors((409, "A sibling has that name"), _UNKNOWN_PARENT),
 )
-async def create_category(body: CategoryIn, session: SessionDep) -> CategoryOut:
+async def create_category(body: CategoryIn, session: SessionDep, cache: CacheDep) -> CategoryOut:
     """Create a category, at the top or under `parent_id`. Its slug is derived from its name and
     made unique with a numeric suffix (`shoes`, `shoes-2`, ...)."""
     conn = await session.connection()
@@ -161,6 +186,7 @@ async def create_category(body: CategoryIn, session: SessionDep) -> CategoryOut:
         parent_id=None if body.parent_id is None else CategoryId(body.parent_id),
     )
     await session.commit()
+    await _evict(cache)
     return CategoryOut.of(category)
 
 
@@ -173,12 +199,35 @@ async def list_categories(session: SessionDep) -> CategoryList:
     )
 
 
-@router.get("/tree", summary="Get the category tree")
-async def category_tree(session: SessionDep) -> CategoryTree:
-    """The root categories with their subcategories nested under `children`."""
-    conn = await session.connection()
-    roots = build_tree(await category_store.list_categories(conn))
-    return CategoryTree(items=[CategoryNodeOut.of(root) for root in roots])
+@router.get("/tree", summary="Get the category tree", response_model=CategoryTree)
+async def category_tree(runtime: RuntimeDep) -> Response:
+    """The root categories with their subcategories nested under `children` (cached)."""
+
+    async def build() -> CategoryTree:
+        async with runtime.sessions() as session:
+            conn = await session.connection()
+            roots = build_tree(await category_store.list_categories(conn))
+        return CategoryTree(items=[CategoryNodeOut.of(root) for root in roots])
+
+    cache = runtime.cache
+    return await cached_json(
+        cache, cache.keys.category_tree, ttl_s=cache.ttls.category_s, build=build
+    )
+
+
+@router.get("/counts", summary="Count products per category", response_model=CategoryCounts)
+async def counts(runtime: RuntimeDep) -> Response:
+    """Live and in-stock products per category, directly and with subcategories (cached)."""
+
+    async def build() -> CategoryCounts:
+        async with runtime.sessions() as session:
+            found = await category_counts(await session.connection())
+        return CategoryCounts(items=[CategoryCountOut.of(count) for count in found])
+
+    cache = runtime.cache
+    return await cached_json(
+        cache, cache.keys.category_counts, ttl_s=cache.ttls.category_s, build=build
+    )
 
 
 @router.get("/{category_id}", summary="Get a category", responses=documented_errors(_NOT_FOUND))
@@ -197,7 +246,7 @@ async def get_category(category_id: CategoryIdPath, session: SessionDep) -> Cate
     ),
 )
 async def update_category(
-    category_id: CategoryIdPath, body: CategoryPatch, session: SessionDep
+    category_id: CategoryIdPath, body: CategoryPatch, session: SessionDep, cache: CacheDep
 ) -> CategoryOut:
     """Rename the category (its slug follows) and/or move it, with everything below it, under
     `parent_id` (null: to the top). Moving it under itself or a descendant is refused (409)."""
@@ -214,6 +263,7 @@ async def update_category(
         ),
     )
     await session.commit()
+    await _evict(cache)
     return CategoryOut.of(category)
 
 
@@ -223,10 +273,19 @@ async def update_category(
     summary="Delete a category",
     responses=documented_errors(_NOT_FOUND, (409, "Still has live products or subcategories")),
 )
-async def delete_category(category_id: CategoryIdPath, session: SessionDep) -> Response:
+async def delete_category(
+    category_id: CategoryIdPath, session: SessionDep, cache: CacheDep
+) -> Response:
     """Delete a category that no live product and no subcategory uses (409 otherwise).
     Soft-deleted products do not hold it back."""
     conn = await session.connection()
     await category_store.delete_category(conn, CategoryId(category_id))
     await session.commit()
+    await _evict(cache)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+async def _evict(cache: Cache) -> None:
+    """The writer's own eviction, so that its next read sees the change (the change-log
+    invalidation follows in any case, for every process and every other writer)."""
+    await cache.evict([cache.keys.category_tree, cache.keys.category_counts])

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 
 class CacheUnavailable(Exception):
     """The cache server could not be reached or failed; the cache holds copies only, so callers
     on a read path answer from the database instead."""
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A cache-aside read: the cached value (None: a miss) and the generation to fill with."""
+
+    value: bytes | None
+    generation: bytes | None
 
 
 class CacheBackend(Protocol):
@@ -25,16 +34,26 @@ class CacheBackend(Protocol):
         """Store `value` under `key` for `ttl_s` seconds."""
         ...
 
-    async def fill(self, key: str, value: bytes, *, ttl_s: float, unless: str) -> bool:
-        """Store `value` under `key` unless the key `unless` exists, atomically; True if stored.
+    async def lookup(self, key: str, *, generation_key: str) -> Lookup:
+        """The value under `key` and the current value of its generation counter, at once."""
+        ...
 
-        Cache-aside fills use it with the key's invalidation hold, so that a reader that read
-        the database before a change cannot put the old copy back after the change evicted it.
+    async def fill(
+        self, key: str, value: bytes, *, ttl_s: float, generation_key: str, seen: bytes | None
+    ) -> bool:
+        """Store `value` under `key` only if its generation is still `seen`, atomically.
+
+        Cache-aside: look up (miss, generation g), read the database, fill with g. Any
+        invalidation in between changed the generation, so a copy read before a change can
+        never be stored after that change evicted the key. True if stored.
         """
         ...
 
-    async def invalidate(self, keys: Sequence[str], *, holds: Sequence[str], hold_s: float) -> int:
-        """Delete `keys` and set every key of `holds` for `hold_s` seconds; the number deleted."""
+    async def invalidate(
+        self, keys: Sequence[str], *, generation_keys: Sequence[str], generation_ttl_s: float
+    ) -> int:
+        """Delete `keys` and bump their generation counters (kept `generation_ttl_s`, which
+        must outlast any read in flight); the number of keys deleted."""
         ...
 
     async def delete(self, keys: Sequence[str]) -> int:

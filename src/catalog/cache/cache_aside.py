@@ -1,9 +1,10 @@
 """`Cache`: cache-aside reads and fills that never fail, and the health they observed.
 
-Read path (routes): `read` a key; on a miss build the body from PostgreSQL and `fill` it.
-Neither raises: a failing cache is a miss, and after a failure the cache is left alone for
-`retry_after_s`, so that requests do not each wait for a dead server's timeout. The failure
-stays visible in `health()` (and in `GET /api/cache/status`).
+Read path (routes): `lookup` a key; on a miss build the body from PostgreSQL and `fill` it
+with the lookup's generation, so that a copy read before a change is never stored after the
+change's invalidation (`CacheBackend.fill`). Neither raises: a failing cache is a miss, and
+after a failure the cache is left alone for `retry_after_s`, so that requests do not each wait
+for a dead server's timeout. The failure stays visible in `health()` (`GET /api/cache/status`).
 
 Jobs and services that must know whether the cache did its part (invalidation, warming,
 cleanup) call `backend` directly, whose errors reach their retry policy.
@@ -17,15 +18,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from catalog.cache.backend import CacheBackend, CacheUnavailable
+from catalog.cache.backend import CacheBackend, CacheUnavailable, Lookup
 from catalog.cache.keys import CacheKeys
 
 log = logging.getLogger(__name__)
 
-# After an invalidation, fills of the key are refused this long: a reader that read the
-# database before the change and fills after the eviction would otherwise put the old copy back.
-HOLD_S = 2.0
+# How long a key's generation counter outlives its last invalidation: longer than any read
+# between a lookup and its fill can take.
+GENERATION_TTL_S = 300.0
 DEFAULT_RETRY_AFTER_S = 5.0
+_DOWN = Lookup(value=None, generation=None)  # a lookup that could not ask the cache
 
 
 @dataclass(frozen=True)
@@ -71,26 +73,37 @@ class Cache:
         """True when other processes see the same entries (Redis)."""
         return self.backend.name != "memory"
 
+    async def lookup(self, key: str) -> Lookup:
+        """The cached bytes (None: a miss, or the cache is down) and the generation to fill with."""
+        if self._resting():
+            return _DOWN
+        try:
+            found = await self.backend.lookup(key, generation_key=self.keys.generation(key))
+        except CacheUnavailable as exc:
+            self._failed(exc)
+            return _DOWN
+        self._recovered()
+        return found
+
     async def read(self, key: str) -> bytes | None:
         """The cached bytes, or None on a miss or while the cache is down."""
-        if self._resting():
-            return None
-        try:
-            value = await self.backend.get(key)
-        except CacheUnavailable as exc:
-            self._failed(exc)
-            return None
-        self._recovered()
-        return value
+        return (await self.lookup(key)).value
 
-    async def fill(self, key: str, value: bytes, *, ttl_s: float) -> None:
-        """Store a copy built from the database, unless `key` was just invalidated."""
-        if self._resting():
-            return
+    async def fill(self, key: str, value: bytes, *, ttl_s: float, seen: Lookup) -> bool:
+        """Store a copy built from the database after `seen`, unless `key` was invalidated since."""
+        if seen is _DOWN or self._resting():
+            return False
         try:
-            await self.backend.fill(key, value, ttl_s=ttl_s, unless=self.keys.hold(key))
+            return await self.backend.fill(
+                key,
+                value,
+                ttl_s=ttl_s,
+                generation_key=self.keys.generation(key),
+                seen=seen.generation,
+            )
         except CacheUnavailable as exc:
             self._failed(exc)
+            return False
 
     async def evict(self, keys: Sequence[str]) -> None:
         """Invalidate `keys` at once, best effort (a write's own eviction after its commit).
@@ -99,16 +112,16 @@ class Cache:
         next read see its own write without waiting for it.
         """
         try:
-            await self.backend.invalidate(
-                keys, holds=[self.keys.hold(k) for k in keys], hold_s=HOLD_S
-            )
+            await self.invalidate(keys)
         except CacheUnavailable as exc:
             self._failed(exc)
 
     async def invalidate(self, keys: Sequence[str]) -> int:
         """Invalidate `keys`; raises `CacheUnavailable` (for services, which must retry)."""
         return await self.backend.invalidate(
-            keys, holds=[self.keys.hold(k) for k in keys], hold_s=HOLD_S
+            keys,
+            generation_keys=[self.keys.generation(k) for k in keys],
+            generation_ttl_s=GENERATION_TTL_S,
         )
 
     async def check(self) -> CacheHealth:
@@ -128,6 +141,11 @@ class Cache:
             error=self._error,
             failed_at=self._failed_at,
         )
+
+    async def clear(self) -> int:
+        """Delete every key of this namespace (all versions, holds included); how many."""
+        doomed = [key async for key in self.backend.scan(f"{self.keys.prefix}:*")]
+        return await self.backend.delete(doomed)
 
     async def close(self) -> None:
         await self.backend.close()

@@ -13,7 +13,7 @@ KEY_VERSION = 1
 DEFAULT_PREFIX = "catalog"
 
 _PRODUCT = "product"
-_HOLD = "hold"
+_GENERATION = "gen"
 
 
 @dataclass(frozen=True)
@@ -50,9 +50,9 @@ class CacheKeys:
         """A report's cached rendering (reports jobs)."""
         return f"{self.base}:report:{name}"
 
-    def hold(self, key: str) -> str:
-        """The marker that stops fills of `key` for a moment after it was invalidated."""
-        return f"{self.prefix}:{_HOLD}:{key}"
+    def generation(self, key: str) -> str:
+        """The counter every invalidation of `key` bumps (see `CacheBackend.fill`)."""
+        return f"{self.prefix}:{_GENERATION}:{key}"
 
     @property
     def product_pattern(self) -> str:

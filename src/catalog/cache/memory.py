@@ -12,6 +12,8 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 
+from catalog.cache.backend import Lookup
+
 DEFAULT_MAX_ENTRIES = 50_000
 
 
@@ -41,16 +43,25 @@ class MemoryCache:
     async def set(self, key: str, value: bytes, *, ttl_s: float) -> None:
         self._store(key, value, ttl_s)
 
-    async def fill(self, key: str, value: bytes, *, ttl_s: float, unless: str) -> bool:
-        if self._live(unless) is not None:
+    async def lookup(self, key: str, *, generation_key: str) -> Lookup:
+        return Lookup(self._live(key), self._live(generation_key, touch=False))
+
+    async def fill(
+        self, key: str, value: bytes, *, ttl_s: float, generation_key: str, seen: bytes | None
+    ) -> bool:
+        if self._live(generation_key, touch=False) != seen:
             return False
         self._store(key, value, ttl_s)
         return True
 
-    async def invalidate(self, keys: Sequence[str], *, holds: Sequence[str], hold_s: float) -> int:
+    async def invalidate(
+        self, keys: Sequence[str], *, generation_keys: Sequence[str], generation_ttl_s: float
+    ) -> int:
         deleted = await self.delete(keys)
-        for hold in holds:
-            self._store(hold, b"1", hold_s)
+        for generation_key in generation_keys:
+            current = self._live(generation_key, touch=False)
+            bumped = int(current or b"0") + 1
+            self._store(generation_key, str(bumped).encode(), generation_ttl_s)
         return deleted
 
     async def delete(self, keys: Sequence[str]) -> int:

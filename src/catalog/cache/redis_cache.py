@@ -14,23 +14,28 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from catalog.cache.backend import CacheUnavailable
+from catalog.cache.backend import CacheUnavailable, Lookup
 
 DEFAULT_TIMEOUT_S = 0.5
 MAX_CONNECTIONS = 64
 
-# KEYS[1] the key, KEYS[2] its hold; ARGV[1] the value, ARGV[2] the TTL in ms.
+# KEYS[1] the key, KEYS[2] its generation; ARGV[1] the value, ARGV[2] the TTL in ms,
+# ARGV[3] the generation the reader saw ('' for none).
 _FILL = """
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+local current = redis.call('GET', KEYS[2])
+if (current or '') ~= ARGV[3] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 """
-# KEYS: n keys to delete then the holds; ARGV[1] = n, ARGV[2] the hold TTL in ms.
+# KEYS: n keys to delete, then their generations; ARGV[1] = n, ARGV[2] the generations' TTL (ms).
 _INVALIDATE = """
 local n = tonumber(ARGV[1])
 local deleted = 0
 for i = 1, n do deleted = deleted + redis.call('DEL', KEYS[i]) end
-for i = n + 1, #KEYS do redis.call('SET', KEYS[i], '1', 'PX', ARGV[2]) end
+for i = n + 1, #KEYS do
+    redis.call('INCR', KEYS[i])
+    redis.call('PEXPIRE', KEYS[i], ARGV[2])
+end
 return deleted
 """
 
@@ -64,15 +69,27 @@ class RedisCache:
     async def set(self, key: str, value: bytes, *, ttl_s: float) -> None:
         await self._call(self._client.set(key, value, px=_ms(ttl_s)))
 
-    async def fill(self, key: str, value: bytes, *, ttl_s: float, unless: str) -> bool:
-        stored = await self._call(self._fill(keys=[key, unless], args=[value, _ms(ttl_s)]))
+    async def lookup(self, key: str, *, generation_key: str) -> Lookup:
+        value, generation = await self._call(self._client.mget([key, generation_key]))
+        return Lookup(value, generation)
+
+    async def fill(
+        self, key: str, value: bytes, *, ttl_s: float, generation_key: str, seen: bytes | None
+    ) -> bool:
+        stored = await self._call(
+            self._fill(keys=[key, generation_key], args=[value, _ms(ttl_s), seen or b""])
+        )
         return bool(stored)
 
-    async def invalidate(self, keys: Sequence[str], *, holds: Sequence[str], hold_s: float) -> int:
-        if not keys and not holds:
+    async def invalidate(
+        self, keys: Sequence[str], *, generation_keys: Sequence[str], generation_ttl_s: float
+    ) -> int:
+        if not keys and not generation_keys:
             return 0
         deleted = await self._call(
-            self._invalidate(keys=[*keys, *holds], args=[len(keys), _ms(hold_s)])
+            self._invalidate(
+                keys=[*keys, *generation_keys], args=[len(keys), _ms(generation_ttl_s)]
+            )
         )
         return int(deleted)
 

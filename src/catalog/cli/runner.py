@@ -13,6 +13,7 @@ import uvicorn
 
 from catalog import bootstrap
 from catalog.api.app import create_app
+from catalog.cache import invalidation
 from catalog.settings import Settings
 from catalog.work.resources import Resources
 
@@ -80,6 +81,14 @@ async def run(
                 )
                 server = _Server(config)
                 tasks.append(asyncio.create_task(server.serve(), name="http"))
+                if not rt.cache.shared:
+                    # Only this process can evict from its in-process cache: follow the log.
+                    tasks.append(
+                        asyncio.create_task(
+                            invalidation.follow(rt.engine, rt.database_url, rt.cache, stop),
+                            name="cache follower",
+                        )
+                    )
             if work is not None:
                 tasks.append(asyncio.create_task(work(rt.resources, stop), name="work"))
             announcer = asyncio.create_task(_announce(server, on_ready or (lambda: None)))

@@ -317,6 +317,11 @@ async def _fetch_cursor(conn: AsyncConnection, consumer: str) -> Cursor | None:
     return None if row is None else Cursor(txid=row.txid, last_id=row.last_id)
 
 
+async def end_of_log(conn: AsyncConnection) -> Cursor:
+    """A cursor past every change a reader can see now (for a cursor kept in memory)."""
+    return await _end_of_log(conn)
+
+
 async def _end_of_log(conn: AsyncConnection) -> Cursor:
     """The last row a reader could see now; later rows (and ones still in flight) follow it."""
     row = (

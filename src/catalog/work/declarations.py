@@ -20,10 +20,13 @@ import dataclasses
 import importlib
 import pkgutil
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from catalog.work.policy import JobPolicy, Overlap, Queue, RetryPolicy
 from catalog.work.schedules.timing import Misfire, Schedule
+
+if TYPE_CHECKING:
+    from catalog.settings import Settings
 
 __all__ = [
     "DEFAULT_SERVICE_BACKOFF",
@@ -66,6 +69,12 @@ class ServiceDefinition:
     summary: str
     backoff: RetryPolicy = DEFAULT_SERVICE_BACKOFF  # the wait after failed steps
     step_timeout_s: float | None = DEFAULT_STEP_TIMEOUT_S  # None: a step may run forever
+    # Whether the service exists under the given settings (None: always), e.g. only when the
+    # broker it feeds is configured. A service it rules out is neither run nor listed.
+    enabled_when: Callable[[Settings], bool] | None = None
+
+    def enabled(self, settings: Settings) -> bool:
+        return self.enabled_when is None or self.enabled_when(settings)
 
 
 def _summary(func: Callable[..., Any]) -> str:
@@ -117,8 +126,12 @@ class WorkRegistry:
         listen: str | None = None,
         backoff: RetryPolicy = DEFAULT_SERVICE_BACKOFF,
         step_timeout_s: float | None = DEFAULT_STEP_TIMEOUT_S,
+        enabled_when: Callable[[Settings], bool] | None = None,
     ) -> Callable[[ServiceStep], ServiceStep]:
-        """Declare a background service; exactly one instance runs it at a time."""
+        """Declare a background service; exactly one instance runs it at a time.
+
+        With `enabled_when`, the service exists only in processes whose settings satisfy it.
+        """
         if interval_s <= 0:
             raise ValueError("interval_s must be positive")
         if step_timeout_s is not None and step_timeout_s <= 0:
@@ -135,6 +148,7 @@ class WorkRegistry:
                 summary=_summary(step),
                 backoff=backoff,
                 step_timeout_s=step_timeout_s,
+                enabled_when=enabled_when,
             )
             return step
 

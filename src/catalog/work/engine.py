@@ -19,6 +19,7 @@ import psycopg_pool
 from procrastinate.exceptions import AlreadyEnqueued
 
 from catalog.domain.errors import InvalidInput, NotFound
+from catalog.settings import Settings
 from catalog.work import execution
 from catalog.work.declarations import JobDefinition, Schedule, ServiceDefinition, WorkRegistry
 from catalog.work.journal import JournalingJobManager
@@ -47,6 +48,7 @@ class WorkEngine:
         registries: Iterable[WorkRegistry],
         *,
         pool_max_size: int = 10,
+        settings: Settings | None = None,
     ) -> None:
         self.database_url = database_url
         self.definitions: dict[str, JobDefinition] = {}
@@ -55,7 +57,8 @@ class WorkEngine:
             for service_name, service in registry.services.items():
                 if service_name in self.services:
                     raise ValueError(f"service {service_name!r} is declared twice")
-                self.services[service_name] = service
+                if settings is None or service.enabled(settings):
+                    self.services[service_name] = service
             for name, definition in registry.jobs.items():
                 if name in self.definitions:
                     raise ValueError(f"job {name!r} is declared twice")
