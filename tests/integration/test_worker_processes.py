@@ -61,29 +61,86 @@ async def test_job_of_a_killed_worker_is_rerun_by_another_within_a_minute(
     assert [r["outcome"] for r in journal] == ["crashed", "succeeded"]
     assert journal[0]["worker"].endswith(f":{first.pid}")
     assert journal[0]["error_type"] == "WorkerLost"
+    assert "crash 1 of 3); requeued" in journal[0]["error_message"]
     assert journal[1]["worker"].endswith(f":{second.pid}")
     assert (await job_row(runtime, enqueued.job_id))["attempts"] == 2
     assert recovered_in < 60
 
 
-async def test_a_job_that_keeps_killing_its_worker_ends_failed_after_its_attempts(
+async def test_a_job_without_retries_whose_worker_is_killed_is_rerun_and_succeeds(
     runtime: Runtime, database_url: str, tmp_path: Path, processes: list[CatalogProcess]
 ) -> None:
-    enqueued = await runtime.work.enqueue("test-kill-worker")
+    first = start_worker(database_url, tmp_path, name="first", concurrency=1)
+    processes.append(first)
+    first.wait_for_log(STARTED)
+    enqueued = await runtime.work.enqueue("test-long-no-retry", kwargs={"seconds": 300})
+    await wait_for_status(runtime, enqueued.job_id, "doing", timeout_s=20)
+    second = start_worker(database_url, tmp_path, name="second", concurrency=1)
+    processes.append(second)
+    second.wait_for_log(STARTED)
+
+    first.signal(signal.SIGKILL)
+    first.wait(timeout_s=10)
+    recovered_in = await wait_for_status(
+        runtime, enqueued.job_id, "succeeded", "failed", timeout_s=60
+    )
+
+    assert (await job_row(runtime, enqueued.job_id))["status"] == "succeeded"
+    journal = await job_runs(runtime, enqueued.job_id)
+    assert [r["outcome"] for r in journal] == ["crashed", "succeeded"]
+    assert journal[0]["worker"].endswith(f":{first.pid}")
+    assert "crash 1 of 3" in journal[0]["error_message"]
+    assert journal[1]["worker"].endswith(f":{second.pid}")
+    assert journal[1]["result"] == "finished on attempt 2"
+    assert recovered_in < 60
+
+
+async def _restart_workers_until_failed(
+    runtime: Runtime,
+    database_url: str,
+    tmp_path: Path,
+    processes: list[CatalogProcess],
+    job_id: int,
+) -> None:
+    """Play the process manager: restart the worker whenever the job has killed it."""
     deadline = time.monotonic() + 90
     generation = 0
-    # Play the process manager: restart the worker whenever the job has killed it.
-    while (await job_row(runtime, enqueued.job_id))["status"] != "failed":
+    while (await job_row(runtime, job_id))["status"] != "failed":
         assert time.monotonic() < deadline, "the job never ended"
         if not processes or not processes[-1].alive():
             generation += 1
             processes.append(start_worker(database_url, tmp_path, name=f"gen{generation}"))
         await asyncio.sleep(0.2)
 
+
+async def test_a_job_that_keeps_killing_its_worker_ends_failed_after_its_crash_budget(
+    runtime: Runtime, database_url: str, tmp_path: Path, processes: list[CatalogProcess]
+) -> None:
+    # Declared without retries: the crashes alone decide, three of them by default.
+    enqueued = await runtime.work.enqueue("test-kill-worker")
+
+    await _restart_workers_until_failed(runtime, database_url, tmp_path, processes, enqueued.job_id)
+
     journal = await job_runs(runtime, enqueued.job_id)
     assert [r["outcome"] for r in journal] == ["crashed", "crashed", "crashed"]
+    assert [r["attempt"] for r in journal] == [1, 2, 3]
+    assert all(r["error_type"] == "WorkerLost" for r in journal)
+    assert "crash 2 of 3); requeued" in journal[1]["error_message"]
+    assert "crash 3 of 3); crash budget used up" in journal[2]["error_message"]
     assert (await job_row(runtime, enqueued.job_id))["attempts"] == 3
-    assert "no attempt left" in journal[-1]["error_message"]
+
+
+async def test_a_declared_crash_budget_is_honoured_whatever_the_retries_left(
+    runtime: Runtime, database_url: str, tmp_path: Path, processes: list[CatalogProcess]
+) -> None:
+    # crash_budget=2 with 5 attempts declared: the second crash ends it.
+    enqueued = await runtime.work.enqueue("test-kill-worker-budget-2")
+
+    await _restart_workers_until_failed(runtime, database_url, tmp_path, processes, enqueued.job_id)
+
+    journal = await job_runs(runtime, enqueued.job_id)
+    assert [r["outcome"] for r in journal] == ["crashed", "crashed"]
+    assert "crash 2 of 2); crash budget used up" in journal[1]["error_message"]
 
 
 async def test_sigterm_lets_a_short_job_finish_and_exits_cleanly(

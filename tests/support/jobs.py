@@ -89,9 +89,25 @@ async def slow_first(ctx: JobContext, *, seconds: float) -> str:
     return f"finished on attempt {ctx.attempt}"
 
 
-@registry.job("test-kill-worker", retry=FAST_RETRIES)
+@registry.job("test-long-no-retry")
+async def long_no_retry(ctx: JobContext, *, seconds: float) -> str:
+    """Declared without retries; long on its first attempt (to be killed), quick afterwards."""
+    if ctx.attempt == 1:
+        await ctx.log("first attempt: going to sleep")
+        await asyncio.sleep(seconds)
+    return f"finished on attempt {ctx.attempt}"
+
+
+@registry.job("test-kill-worker")
 async def kill_worker(ctx: JobContext) -> None:
-    """Kills its own worker process, every time."""
+    """Kills its own worker process, every time; declared without retries."""
+    await ctx.log("killing my worker")
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@registry.job("test-kill-worker-budget-2", retry=RetryPolicy(attempts=5), crash_budget=2)
+async def kill_worker_budget_2(ctx: JobContext) -> None:
+    """Kills its own worker every time; a crash budget of 2, retries left unused."""
     await ctx.log("killing my worker")
     os.kill(os.getpid(), signal.SIGKILL)
 

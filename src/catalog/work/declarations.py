@@ -22,7 +22,7 @@ import pkgutil
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from catalog.work.policy import JobPolicy, Overlap, Queue, RetryPolicy
+from catalog.work.policy import DEFAULT_CRASH_BUDGET, JobPolicy, Overlap, Queue, RetryPolicy
 from catalog.work.schedules.timing import Misfire, Schedule
 
 if TYPE_CHECKING:
@@ -98,6 +98,7 @@ class WorkRegistry:
         overlap: Overlap = Overlap.WAIT,
         timeout_s: float | None = None,
         priority: int = 0,
+        crash_budget: int = DEFAULT_CRASH_BUDGET,
         schedule: Schedule | None = None,
     ) -> Callable[[JobFunc], JobFunc]:
         """Declare a job; with `schedule`, also a recurring job whose id is `name`."""
@@ -108,6 +109,7 @@ class WorkRegistry:
             overlap=overlap,
             timeout_s=timeout_s,
             priority=priority,
+            crash_budget=crash_budget,
         )
 
         def register(func: JobFunc) -> JobFunc:

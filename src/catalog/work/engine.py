@@ -73,13 +73,15 @@ class WorkEngine:
         self.app = procrastinate.App(connector=self.connector)
         self.journal = JournalingJobManager(self.connector)
         self.app.job_manager = self.journal
+        # Left by the runner of a failed run for its task's retry strategy (see policy.py).
+        self.lost_runs: dict[int, int] = {}
         for definition in self.definitions.values():
             self.app.task(
                 name=definition.name,
                 queue=str(definition.policy.queue),
                 priority=definition.policy.priority,
                 lock=definition.policy.lock,
-                retry=PolicyRetryStrategy(definition.policy.retry),
+                retry=PolicyRetryStrategy(definition.policy.retry, self.lost_runs),
                 pass_context=True,
             )(execution.runner_for(definition))
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from procrastinate import JobContext as ProcrastinateContext
 from procrastinate.exceptions import JobAborted
 from procrastinate.job_context import AbortReason
@@ -18,6 +20,8 @@ from catalog.work.journal import Outcome, RunRecord
 from catalog.work.policy import JobTimeout, WorkerShutdown
 
 Runner = Callable[..., Awaitable[Any]]
+
+log = logging.getLogger(__name__)
 
 
 def runner_for(definition: JobDefinition) -> Runner:
@@ -80,8 +84,9 @@ async def _run(
         async with asyncio.timeout(timeout_s) as deadline:
             result = await definition.func(ctx, **kwargs)
     except TimeoutError as exc:
+        counted = await _counted_runs(ctx)
         if not deadline.expired():
-            _journal(ctx, record(_failure_outcome(definition, exc, ctx.attempt), error=exc))
+            _journal(ctx, record(_failure_outcome(definition, exc, counted), error=exc))
             raise
         timeout = JobTimeout(f"{definition.name} ran past its timeout of {timeout_s:g} s")
         _journal(ctx, record(Outcome.TIMEOUT, error=timeout))
@@ -107,16 +112,35 @@ async def _run(
         _journal(ctx, record(Outcome.INTERRUPTED, error=exc))
         raise
     except Exception as exc:
-        _journal(ctx, record(_failure_outcome(definition, exc, ctx.attempt), error=exc))
+        counted = await _counted_runs(ctx)
+        _journal(ctx, record(_failure_outcome(definition, exc, counted), error=exc))
         raise
     _journal(ctx, record(Outcome.SUCCEEDED, result=result))
     return result
 
 
-def _failure_outcome(definition: JobDefinition, error: BaseException, attempt: int) -> Outcome:
-    if definition.policy.retry.retries_after(error, runs_so_far=attempt):
+def _failure_outcome(definition: JobDefinition, error: BaseException, counted_runs: int) -> Outcome:
+    if definition.policy.retry.retries_after(error, runs_so_far=counted_runs):
         return Outcome.RETRYING
     return Outcome.FAILED
+
+
+async def _counted_runs(ctx: JobContext) -> int:
+    """The runs so far, this one included, that count against the retry policy.
+
+    Runs its workers lost (crashed, interrupted) do not; the count is also left for the task's
+    retry strategy, which Procrastinate asks next. Only a failed rerun pays for the query.
+    """
+    lost = 0
+    if ctx.attempt > 1:
+        try:
+            async with ctx.resources.work.pool.connection() as conn:
+                lost = await journal.lost_runs(conn, ctx.job_id)
+        except psycopg.Error:
+            # Storing the failure needs the database too; count every run meanwhile.
+            log.warning("job %s: could not read its journal; counting every run", ctx.job_id)
+    ctx.resources.work.lost_runs[ctx.job_id] = lost
+    return ctx.attempt - lost
 
 
 def _journal(ctx: JobContext, run: RunRecord) -> None:

@@ -147,6 +147,20 @@ class JournalingJobManager(JobManager):
         )
 
 
+# Runs that ended through no fault of the job; they spend none of its retry policy's attempts.
+LOST_OUTCOMES = (Outcome.CRASHED, Outcome.INTERRUPTED)
+
+
+async def lost_runs(conn: psycopg.AsyncConnection[Any], job_id: int) -> int:
+    """How many runs of the job so far its worker lost: crashed or interrupted by a shutdown."""
+    cur = await conn.execute(
+        "SELECT count(*) FROM work_job_runs WHERE job_id = %s AND outcome = ANY(%s)",
+        (job_id, [str(o) for o in LOST_OUTCOMES]),
+    )
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
 async def write_log(
     conn: psycopg.AsyncConnection[Any], *, job_id: int, attempt: int, level: str, message: str
 ) -> None:

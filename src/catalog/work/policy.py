@@ -1,6 +1,8 @@
-"""What a job declares about itself: queue, retries, lock, timeout, priority.
+"""What a job declares about itself: queue, retries, crash budget, lock, timeout, priority.
 
 A retry policy counts runs, not retries: `RetryPolicy(attempts=3)` is one run and two retries.
+Runs lost through no fault of the job (its worker died, or shut down) spend no attempt: a
+crash spends the job's crash budget instead, and a shutdown nothing at all.
 """
 
 from __future__ import annotations
@@ -60,6 +62,10 @@ class RetryPolicy:
 
 TWO_RETRIES = RetryPolicy(attempts=3)
 
+# A job whose worker dies under it is rerun at once, whatever its retry policy, until this
+# many crashes: the last one ends it failed (a job that kills its worker every time).
+DEFAULT_CRASH_BUDGET = 3
+
 
 @dataclass(frozen=True)
 class JobPolicy:
@@ -71,8 +77,11 @@ class JobPolicy:
     overlap: Overlap = Overlap.WAIT
     timeout_s: float | None = None
     priority: int = 0
+    crash_budget: int = DEFAULT_CRASH_BUDGET  # crashes of its worker; the last one fails it
 
     def __post_init__(self) -> None:
+        if self.crash_budget < 1:
+            raise ValueError("crash_budget counts crashes, the last of which fails the job: >= 1")
         if self.timeout_s is not None and self.timeout_s <= 0:
             raise ValueError("timeout_s must be positive")
         if self.overlap is Overlap.SKIP and self.lock is None:
@@ -84,6 +93,7 @@ class JobPolicy:
             "queue": str(self.queue),
             "attempts": self.retry.attempts,
             "backoff_s": self.retry.backoff_s,
+            "crash_budget": self.crash_budget,
             "lock": self.lock,
             "overlap": str(self.overlap),
             "timeout_s": self.timeout_s,
@@ -100,17 +110,23 @@ class JobTimeout(Exception):
 
 
 class PolicyRetryStrategy(BaseRetryStrategy):
-    """Procrastinate's hook, answering from a `RetryPolicy`."""
+    """Procrastinate's hook, answering from a `RetryPolicy`.
 
-    def __init__(self, policy: RetryPolicy) -> None:
+    Procrastinate's `attempts` counts every run; `lost_runs` (job id -> runs that crashed or
+    were interrupted, left by the runner of a failed run just before it asks) takes those out.
+    """
+
+    def __init__(self, policy: RetryPolicy, lost_runs: dict[int, int] | None = None) -> None:
         self.policy = policy
+        self.lost_runs = lost_runs if lost_runs is not None else {}
 
     def get_retry_decision(
         self, *, exception: BaseException, job: ProcrastinateJob
     ) -> RetryDecision | None:
+        lost = self.lost_runs.pop(job.id, 0) if job.id is not None else 0
         if isinstance(exception, WorkerShutdown):
             return RetryDecision(retry_at=datetime.now(UTC))
-        runs = job.attempts + 1
+        runs = job.attempts + 1 - lost
         if not self.policy.retries_after(exception, runs_so_far=runs):
             return None
         delay = timedelta(seconds=self.policy.delay_s(runs))

@@ -3,10 +3,12 @@
 A Procrastinate worker that is SIGKILLed leaves its job in `doing` forever. Every worker process
 sweeps, without any lock (Procrastinate #1408: a locked recovery task can itself get stuck),
 for `doing` jobs whose worker stopped heart-beating or no longer exists at all (#1518: once a
-dead worker's row is pruned, its jobs lose their worker id). Each such job is requeued with
-its attempt counted, or failed when its attempts are used up, so a job that kills its worker
-every time ends as failed instead of looping. The sweep locks each job row (SKIP LOCKED) and
-re-checks its state, so concurrent sweepers never requeue a job twice.
+dead worker's row is pruned, its jobs lose their worker id). A crash is not the job's failure:
+it is journaled as `crashed` and the job is requeued at once, whatever its retry policy, without
+spending an attempt. Crashes have a budget of their own (`crash_budget`, per declaration): the
+crash that uses it up ends the job failed, so a job that kills its worker every time does not
+loop. The sweep locks each job row (SKIP LOCKED) and re-checks its state, so concurrent
+sweepers never requeue a job twice.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -22,6 +24,7 @@ from psycopg.rows import dict_row
 
 from catalog.work.declarations import JobDefinition
 from catalog.work.journal import Outcome, RunRecord
+from catalog.work.policy import DEFAULT_CRASH_BUDGET
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +35,9 @@ SWEEP_BATCH = 100
 class Recovered:
     job_id: int
     task: str
-    requeued: bool  # False: failed for good, its attempts used up
+    requeued: bool  # False: failed for good, its crash budget used up
+    crash: int  # this crash's number, counting the job's earlier ones
+    crash_budget: int
 
 
 DEAD_WORKER_MEMORY = "1 day"  # how long a dead worker's name is kept for the journal
@@ -65,7 +70,9 @@ async def sweep(
         """
         SELECT j.id, j.task_name, j.attempts, w.name AS worker,
                (SELECT max(e.at) FROM procrastinate_events e
-                 WHERE e.job_id = j.id AND e.type = 'started') AS started_at
+                 WHERE e.job_id = j.id AND e.type = 'started') AS started_at,
+               (SELECT count(*) FROM work_job_runs r
+                 WHERE r.job_id = j.id AND r.outcome = %s) AS crashes
           FROM procrastinate_jobs j
           LEFT JOIN procrastinate_workers pw ON pw.id = j.worker_id
           LEFT JOIN work_workers w ON w.id = j.worker_id
@@ -75,21 +82,23 @@ async def sweep(
          LIMIT %s
            FOR UPDATE OF j SKIP LOCKED
         """,
-        (stalled_after_s, SWEEP_BATCH),
+        (str(Outcome.CRASHED), stalled_after_s, SWEEP_BATCH),
     )
     recovered: list[Recovered] = []
     now = datetime.now(UTC)
     for row in await cur.fetchall():
         attempt = row["attempts"] + 1
         definition = definitions.get(row["task_name"])
-        retry = definition.policy.retry if definition else None
-        requeue = retry is not None and attempt < retry.attempts
+        budget = definition.policy.crash_budget if definition else DEFAULT_CRASH_BUDGET
+        crash = row["crashes"] + 1
+        requeue = crash < budget
+        # Either way the run counts in `attempts` (it is the journal's key); the retry policy
+        # leaves crashed runs out (journal.lost_runs).
         if requeue:
-            assert retry is not None
             await conn.execute(
                 "UPDATE procrastinate_jobs SET status = 'todo', attempts = attempts + 1,"
                 " worker_id = NULL, abort_requested = false, scheduled_at = %s WHERE id = %s",
-                (now + timedelta(seconds=retry.delay_s(attempt)), row["id"]),
+                (now, row["id"]),
             )
         else:
             await conn.execute(
@@ -98,17 +107,28 @@ async def sweep(
                 (row["id"],),
             )
         lost = WorkerLost(
-            f"worker {row['worker'] or 'unknown'} stopped during attempt {attempt}; "
-            + ("requeued" if requeue else "no attempt left")
+            f"worker {row['worker'] or 'unknown'} stopped during attempt {attempt}"
+            f" (crash {crash} of {budget}); "
+            + ("requeued" if requeue else "crash budget used up: failed")
         )
         await _journal_lost_run(conn, row, attempt, lost, now)
-        recovered.append(Recovered(job_id=row["id"], task=row["task_name"], requeued=requeue))
+        recovered.append(
+            Recovered(
+                job_id=row["id"],
+                task=row["task_name"],
+                requeued=requeue,
+                crash=crash,
+                crash_budget=budget,
+            )
+        )
     for item in recovered:
         log.warning(
-            "recovered job %s (%s) from a dead worker: %s",
+            "recovered job %s (%s) from a dead worker, crash %d of %d: %s",
             item.job_id,
             item.task,
-            "requeued" if item.requeued else "failed, no attempt left",
+            item.crash,
+            item.crash_budget,
+            "requeued" if item.requeued else "failed, its crash budget used up",
         )
     return recovered
 
