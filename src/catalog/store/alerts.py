@@ -98,7 +98,7 @@ class AlertNotFound(NotFound):
         self.alert_id = alert_id
 
 
-def _alert(row: object) -> Alert:
+def alert_of(row: object) -> Alert:
     r = row._mapping  # type: ignore[attr-defined]
     return Alert(
         id=r["id"],
@@ -137,7 +137,7 @@ async def _evaluate(
             "stocks": [row.stock for row in entering],
         },
     )
-    raised = sorted((_alert(row) for row in inserted), key=lambda a: a.product_id)
+    raised = sorted((alert_of(row) for row in inserted), key=lambda a: a.product_id)
     return Evaluation(raised=raised, resolved=resolved)
 
 
@@ -219,7 +219,7 @@ async def list_alerts(
         query = query.where(t.c.product_id == where.product_id)
     if before_id is not None:
         query = query.where(t.c.id < before_id)
-    return [_alert(row) for row in await conn.execute(query)]
+    return [alert_of(row) for row in await conn.execute(query)]
 
 
 async def get_alert(conn: AsyncConnection, alert_id: int) -> Alert:
@@ -227,4 +227,4 @@ async def get_alert(conn: AsyncConnection, alert_id: int) -> Alert:
     row = (await conn.execute(query)).one_or_none()
     if row is None:
         raise AlertNotFound(alert_id)
-    return _alert(row)
+    return alert_of(row)
