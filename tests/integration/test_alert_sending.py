@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -19,6 +18,7 @@ from catalog.settings import Settings
 from tests.integration.test_inventory_monitoring import all_alerts
 from tests.support.catalogue import add_category, add_product, set_stock
 from tests.support.jobstate import job_runs
+from tests.support.polling import eventually
 from tests.support.settings import MakeSettings
 
 
@@ -86,18 +86,6 @@ def settings(
         smtp_port=mailbox[1],
         alert_email_to=["ops@example.test"],
     )
-
-
-async def eventually(check: Callable[[], Awaitable[bool] | bool], timeout_s: float = 20) -> None:
-    """Wait until `check()` (sync or async) is true."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
-        outcome = check()
-        if outcome if isinstance(outcome, bool) else await outcome:
-            return
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 async def registered(rt: Runtime) -> bool:

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from catalog.bootstrap import Runtime
 from catalog.store import changelog, cleanup, reports
 from tests.support.catalogue import add_category, add_movement, add_product
+from tests.support.polling import eventually
 
 NOW = datetime.now(UTC)
 DAY = timedelta(days=1)
@@ -61,9 +62,13 @@ async def test_only_what_is_older_than_90_days_goes(runtime: Runtime) -> None:
     # The change log so far is old; one consumer has read half of it, another all of it.
     async with runtime.engine.begin() as conn:
         await conn.execute(sa.text("UPDATE change_log SET at = now() - interval '100 days'"))
-    async with runtime.engine.connect() as conn:
-        log = await changelog.read_changes(conn, after=changelog.START, limit=1000)
-    assert len(log) == 4  # the category and three products
+
+    async def readable() -> list[changelog.Change]:  # once older transactions have ended
+        async with runtime.engine.connect() as conn:
+            found = await changelog.read_changes(conn, after=changelog.START, limit=1000)
+        return found if len(found) == 4 else []  # the category and three products
+
+    log = await eventually(readable, what="the change log readable")
     async with runtime.engine.begin() as conn:
         await changelog.save_cursor(conn, "slow", log[1].position)
         await changelog.save_cursor(conn, "fast", log[-1].position)

@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from catalog import inventory_monitor
 from catalog.bootstrap import Runtime
 from catalog.domain.stock import Thresholds
-from catalog.store import alerts
+from catalog.store import alerts, changelog
 from tests.support.catalogue import add_category, add_product, set_stock
+from tests.support.polling import eventually
 
 DEFAULT = Thresholds(critical_max=5, low_max=10)
 
@@ -25,6 +26,21 @@ class Raised:
 
     async def __call__(self, conn: AsyncConnection, raised: list[alerts.Alert]) -> None:
         self.alerts.extend(raised)
+
+
+async def follow_all(rt: Runtime, seen: Raised) -> None:
+    """Follow the change log until the monitor has read all of it.
+
+    A change becomes readable once every older transaction on the server has ended (see
+    catalog.store.changelog), so with other databases busy it may take a few tries.
+    """
+
+    async def caught_up() -> bool:
+        await inventory_monitor.follow_changes(rt.engine, thresholds=DEFAULT, on_raised=seen)
+        async with rt.engine.connect() as conn:
+            return (await changelog.lag(conn, inventory_monitor.CONSUMER)).rows == 0
+
+    await eventually(caught_up, what="the monitor reading the whole change log")
 
 
 async def all_alerts(rt: Runtime) -> list[tuple[int, str, str | None, int, bool]]:
@@ -44,11 +60,11 @@ async def test_one_alert_per_level_change_down_and_back_never_per_look(runtime: 
     async with db.begin() as conn:
         category = await add_category(conn, "Tools")
         product = await add_product(conn, "P-1", category_id=category, stock=20)
-    await inventory_monitor.follow_changes(db, thresholds=DEFAULT, on_raised=seen)  # registers
+    await follow_all(runtime, seen)  # registers its cursor at the end
 
     for stock in (8, 7, 3, 0, 0, 4, 15):
         await set_stock(db, product, stock)
-        await inventory_monitor.follow_changes(db, thresholds=DEFAULT, on_raised=seen)
+        await follow_all(runtime, seen)
     for _ in range(2):  # sweeps change nothing more
         await inventory_monitor.sweep(db, thresholds=DEFAULT, on_raised=seen, batch_size=10)
 

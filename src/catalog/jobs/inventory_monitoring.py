@@ -18,6 +18,10 @@ from catalog.work.services.context import ServiceContext
 registry = WorkRegistry()
 
 SWEEP_EVERY_S = 3600.0  # the whole catalogue, hourly, whatever the change log says
+# A NOTIFY wakes a step at once, but a change only becomes readable once every older
+# transaction on the server has ended (catalog.store.changelog); a step this often picks up
+# what a woken step could not read yet.
+POLL_S = 5.0
 FOLLOW_BATCH = 1000  # change-log rows per transaction
 FOLLOW_MAX_BATCHES = 50  # per step; the rest waits for the next step (and shows as lag)
 # A webhook receiver or mail server that is down gets this many tries over about an hour.
@@ -55,7 +59,7 @@ async def announce(
 
 @registry.service(
     "inventory-monitoring",
-    interval_s=SWEEP_EVERY_S,
+    interval_s=POLL_S,  # the sweep runs when the last one is SWEEP_EVERY_S old
     listen=changelog.CHANNEL,  # a committed stock change wakes it within a second
     step_timeout_s=1800,
 )
