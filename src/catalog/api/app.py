@@ -13,7 +13,9 @@ from catalog.api import (
     inventory,
     products,
     recurring,
+    reports,
     services,
+    triggers,
 )
 from catalog.bootstrap import Runtime
 
@@ -33,9 +35,15 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.add_middleware(errors.BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)
 
     # Deny by default: roles per route, or this machine only while no key exists.
-    for management in (backgroundjobs.router, recurring.router, services.router, cache.router):
+    for management in (
+        backgroundjobs.router,
+        recurring.router,
+        services.router,
+        cache.router,
+        triggers.router,
+    ):
         app.include_router(management, dependencies=[Depends(access.management_access)])
-    for catalogue in (categories.router, products.router, inventory.router):
+    for catalogue in (categories.router, products.router, inventory.router, reports.router):
         app.include_router(catalogue, dependencies=[Depends(access.catalogue_access)])
 
     @app.get("/healthz", tags=["meta"])

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -35,7 +35,7 @@ class Report:
     kind: ReportKind
     period: Period
     period_start: date
-    created_at: datetime
+    created_at: datetime | str  # a string when read back from the cache
     body: dict[str, Any]
 
 
@@ -208,6 +208,10 @@ def inventory_rows(body: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _iso(moment: datetime | str) -> str:
+    return moment if isinstance(moment, str) else moment.astimezone(UTC).isoformat()
+
+
 def body_bytes(report: Report) -> bytes:
     """The report as the API's JSON body (what the cache holds)."""
     return json.dumps(
@@ -216,7 +220,7 @@ def body_bytes(report: Report) -> bytes:
             "kind": str(report.kind),
             "period": str(report.period),
             "period_start": report.period_start.isoformat(),
-            "created_at": report.created_at.isoformat(),
+            "created_at": _iso(report.created_at),
             "body": report.body,
         },
         separators=(",", ":"),
