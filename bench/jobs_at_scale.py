@@ -36,7 +36,14 @@ from catalog.settings import Settings
 from catalog.work.engine import WorkEngine
 from seed import bench_server, create_database, database_exists, drop_database, seed_database
 
-JOBS = ["daily-analytics", "weekly-inventory-report", "popularity-update", "monthly-data-cleanup"]
+JOBS = [
+    "stock-forecast",
+    "daily-analytics",
+    "weekly-inventory-report",
+    "popularity-update",  # the first run replaces the seeder's random scores: every row changes
+    "popularity-update",  # the same day again: only products sold since change
+    "monthly-data-cleanup",
+]
 RECENT_MOVEMENTS = 400_000
 OLD_MOVEMENTS = 90_000
 OLD_DELETED = 10_000
@@ -213,7 +220,7 @@ def main() -> None:
         result |= add_history(url)
         log = Path(".catalog") / "bench-jobs-worker.log"
         log.parent.mkdir(exist_ok=True)
-        result["jobs"] = {task: run_job(url, task, log) for task in args.jobs.split(",")}
+        result["jobs"] = [{"job": task, **run_job(url, task, log)} for task in args.jobs.split(",")]
         result["server"] = server.kind
         if args.drop:
             drop_database(server, args.database)

@@ -27,6 +27,7 @@ def test_the_original_schedules_and_retries_are_declared(runtime: Runtime) -> No
     declared = {
         name: (schedules[name].cron, schedules[name].tz)
         for name in (
+            "stock-forecast",
             "daily-analytics",
             "popularity-update",
             "weekly-inventory-report",
@@ -34,6 +35,7 @@ def test_the_original_schedules_and_retries_are_declared(runtime: Runtime) -> No
         )
     }
     assert declared == {
+        "stock-forecast": ("30 1 * * *", "UTC"),
         "daily-analytics": ("0 2 * * *", "UTC"),
         "popularity-update": ("0 */12 * * *", "UTC"),
         "weekly-inventory-report": ("0 8 * * 1", "UTC"),
@@ -74,6 +76,8 @@ async def test_each_job_runs_on_a_worker_and_stores_and_caches_its_report(worker
     cached = await cache.read(report_cache.latest_key(cache, reports.ReportKind.DAILY_ANALYTICS))
     assert cached is not None and json.loads(cached)["id"] == stored.id
 
+    forecasts = await run(worker, "stock-forecast")
+    assert forecasts == "0 products with demand; stock-out alerts: 0 raised, 0 resolved"
     weekly = await run(worker, "weekly-inventory-report")
     async with worker.engine.connect() as conn:
         latest = await reports.latest_report(conn, reports.ReportKind.WEEKLY_INVENTORY)

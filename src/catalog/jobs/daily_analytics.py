@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from catalog import report_cache
-from catalog.jobs.inventory_monitoring import announce, thresholds_of
-from catalog.store import alerts, analytics, forecast, reports
+from catalog.jobs.inventory_monitoring import thresholds_of
+from catalog.store import analytics, reports
 from catalog.work.context import JobContext
 from catalog.work.declarations import Schedule, WorkRegistry
 from catalog.work.policy import Overlap, Queue, RetryPolicy
@@ -28,7 +26,7 @@ DAILY = Schedule("0 2 * * *", tz="UTC")  # every day at 02:00 UTC
     schedule=DAILY,
 )
 async def daily_analytics(ctx: JobContext, *, scheduled_at: datetime | None = None) -> str:
-    """Product counts, inventory value and a breakdown per category; then stock-out forecasts."""
+    """Product counts, inventory value and a breakdown per category, stored as a report."""
     resources = ctx.resources
     as_of = scheduled_at or datetime.now(UTC)
     thresholds = thresholds_of(resources.settings)
@@ -43,19 +41,4 @@ async def daily_analytics(ctx: JobContext, *, scheduled_at: datetime | None = No
         )
     await report_cache.publish(resources.cache, report)
     await ctx.log(f"report {report.id}: {body['products']['total']} products")
-
-    async def on_raised(conn: AsyncConnection, raised: list[alerts.Alert]) -> None:
-        await announce(conn, raised, settings=resources.settings, work=resources.work)
-
-    run = await forecast.update_forecasts(
-        resources.db,
-        today=as_of.date(),
-        alert_within_days=resources.settings.stockout_alert_days,
-        thresholds=thresholds,
-        on_raised=on_raised,
-    )
-    await ctx.log(
-        f"forecasts: {run.forecast} products with demand, {len(run.alerts_raised)} stock-out"
-        f" alerts raised, {run.alerts_resolved} resolved"
-    )
     return f"report {report.id}"

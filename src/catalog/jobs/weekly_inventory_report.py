@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from catalog import report_cache
-from catalog.jobs.inventory_monitoring import announce, thresholds_of
-from catalog.store import alerts, forecast, inventory_report, reports
+from catalog.jobs.inventory_monitoring import thresholds_of
+from catalog.store import inventory_report, reports
 from catalog.work.context import JobContext
 from catalog.work.declarations import Schedule, WorkRegistry
 from catalog.work.policy import Overlap, Queue, RetryPolicy
@@ -28,22 +26,13 @@ WEEKLY = Schedule("0 8 * * 1", tz="UTC")  # Monday 08:00 UTC
     schedule=WEEKLY,
 )
 async def weekly_inventory_report(ctx: JobContext, *, scheduled_at: datetime | None = None) -> str:
-    """Stock and value per category, low/critical/out lists, movers, stock-out forecast."""
+    """Stock and value per category, low/critical/out lists, movers, stock-out forecast
+    (as the nightly `stock-forecast` left it)."""
     resources = ctx.resources
     settings = resources.settings
     as_of = scheduled_at or datetime.now(UTC)
     thresholds = thresholds_of(settings)
 
-    async def on_raised(conn: AsyncConnection, raised: list[alerts.Alert]) -> None:
-        await announce(conn, raised, settings=settings, work=resources.work)
-
-    await forecast.update_forecasts(
-        resources.db,
-        today=as_of.date(),
-        alert_within_days=settings.stockout_alert_days,
-        thresholds=thresholds,
-        on_raised=on_raised,
-    )
     async with resources.db.begin() as conn:
         body = await inventory_report.weekly_inventory(
             conn,

@@ -1,14 +1,17 @@
 """Popularity: a score per product from recent sales (stock taken out), recency and availability.
 
-    sold(p)      = sum over p's stock movements with delta < 0 in the WINDOW_DAYS before `as_of`
-                   of  -delta * 0.5 ** (age_in_days / HALF_LIFE_DAYS)
+    sold(p)      = sum over p's stock movements with delta < 0 made up to `as_of`, on its day
+                   (UTC) or the WINDOW_DAYS - 1 days before, of
+                   -delta * 0.5 ** (age_in_days / HALF_LIFE_DAYS)
+    age_in_days  = whole days between the movement's day and `as_of`'s day (UTC)
     popularity   = round(ln(1 + sold(p)) * availability(p), 6)
     availability = 1 when the product is in stock, OUT_OF_STOCK_FACTOR when it is not
 
 Stock movements are the sales proxy; a unit sold today counts 1, one sold a week ago 0.5. The
 logarithm keeps a few bulk movements from burying everything else. Products are scored in
-batches by id, and a row is written only when its score changed, so that a run over a quiet
-catalogue writes (and logs to the change log) almost nothing.
+batches by id, and a row is written only when its score changed. Ages count in whole days, so
+the day's second run (the job runs every 12 h) changes only the products sold since the first:
+each changed score is a write to `products`, a change-log row and a search reindex.
 """
 
 from __future__ import annotations
@@ -34,11 +37,12 @@ _SCORE_BATCH = text(
         WHERE id > :after AND deleted_at IS NULL ORDER BY id LIMIT :batch_size
     ), sold AS (
         SELECT m.product_id,
-               sum(-m.delta * power(0.5, extract(epoch FROM (:as_of - m.created_at))
-                   / 86400.0 / :half_life)) AS units
+               sum(-m.delta * power(0.5, (CAST(:as_of AT TIME ZONE 'UTC' AS date)
+                   - CAST(m.created_at AT TIME ZONE 'UTC' AS date)) / :half_life)) AS units
         FROM stock_movements m
         WHERE m.product_id IN (SELECT id FROM batch) AND m.delta < 0
-          AND m.created_at > :as_of - make_interval(days => :window_days)
+          AND m.created_at >= CAST(CAST(:as_of AT TIME ZONE 'UTC' AS date)
+                                   - (:window_days - 1) AS timestamp) AT TIME ZONE 'UTC'
           AND m.created_at <= :as_of
         GROUP BY m.product_id
     ), scored AS (
