@@ -218,6 +218,8 @@ def main() -> None:
             url = create_database(server, args.database)
             result["seed"] = seed_database(url, products=args.products, categories=30, seed=0)
         result |= add_history(url)
+        with psycopg.connect(url, autocommit=True) as conn:  # an interrupted earlier run's jobs
+            conn.execute("DELETE FROM procrastinate_jobs WHERE status IN ('todo', 'doing')")
         log = Path(".catalog") / "bench-jobs-worker.log"
         log.parent.mkdir(exist_ok=True)
         result["jobs"] = [{"job": task, **run_job(url, task, log)} for task in args.jobs.split(",")]

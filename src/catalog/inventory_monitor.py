@@ -96,10 +96,14 @@ async def sweep(
     return Outcome(examined=examined, raised=raised, resolved=resolved)
 
 
-async def sweep_due(db: AsyncEngine, *, every_s: float) -> bool:
-    """Whether the last full sweep is older than `every_s` (or there was none)."""
+async def last_sweep(db: AsyncEngine) -> datetime | None:
+    """When the last full sweep started; None before the first."""
     async with db.connect() as conn:
-        last = await alerts.last_sweep_at(conn)
+        return await alerts.last_sweep_at(conn)
+
+
+def sweep_due(last: datetime | None, *, every_s: float) -> bool:
+    """Whether a sweep that last started at `last` is due again (or has never run)."""
     return last is None or (datetime.now(UTC) - last).total_seconds() >= every_s
 
 

@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 
+from catalog import inventory_monitor
 from catalog.bootstrap import Runtime
 from catalog.settings import Settings
 from tests.integration.test_inventory_monitoring import all_alerts
@@ -88,13 +89,18 @@ def settings(
     )
 
 
-async def registered(rt: Runtime) -> bool:
-    """Whether the service has run its first step (which registers its change-log cursor)."""
-    async with rt.engine.connect() as conn:
-        found = await conn.scalar(
-            sa.text("SELECT 1 FROM change_log_cursors WHERE consumer = 'inventory-monitoring'")
+async def swept(rt: Runtime) -> bool:
+    """Whether the service's first step (its cursor, then the baseline sweep) is done."""
+    return await inventory_monitor.last_sweep(rt.engine) is not None
+
+
+async def send_jobs(rt: Runtime) -> list[tuple[int, str]]:
+    async with rt.work.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT (args->>'alert_id')::bigint, args->>'channel' FROM procrastinate_jobs"
+            " WHERE task_name = 'send-alert' ORDER BY id"
         )
-    return found is not None
+        return [(int(a), str(c)) for a, c in await cur.fetchall()]
 
 
 async def alert_count_is(rt: Runtime, count: int) -> bool:
@@ -108,13 +114,15 @@ async def test_critical_and_out_are_sent_by_webhook_and_email_within_seconds(
     async with worker.engine.begin() as conn:
         category = await add_category(conn, "Tools")
         product = await add_product(conn, "HAMMER", category_id=category, stock=20)
-    # The service registers its cursor on its first step; wait for it, then change the stock.
-    await eventually(lambda: registered(worker))
+        await add_product(conn, "ANVIL", category_id=category, stock=0)  # out before the start
+    # The first step registers the cursor and sweeps: ANVIL's alert is the baseline, not sent.
+    await eventually(lambda: swept(worker), timeout_s=20)
+    assert await all_alerts(worker) == [(product + 1, "out", "in_stock", 0, True)]
     await set_stock(worker.engine, product, 8)  # low: stored and logged, not sent
-    await eventually(lambda: alert_count_is(worker, 1))
+    await eventually(lambda: alert_count_is(worker, 2), timeout_s=20)
     await set_stock(worker.engine, product, 0)  # out: sent
 
-    await eventually(lambda: len(receiver.bodies) == 1 and len(box.messages) == 1)
+    await eventually(lambda: len(receiver.bodies) == 1 and len(box.messages) == 1, timeout_s=20)
     body = receiver.bodies[0]
     assert {k: body[k] for k in ("product_id", "sku", "level", "previous_level", "stock")} == {
         "product_id": product,
@@ -125,7 +133,13 @@ async def test_critical_and_out_are_sent_by_webhook_and_email_within_seconds(
     }
     assert box.messages[0].rcpt_tos == ["ops@example.test"]
     assert b"HAMMER is out (stock 0)" in box.messages[0].content
-    assert [row[1] for row in await all_alerts(worker)] == ["low", "out"]
+    found = await all_alerts(worker)
+    assert [row[1] for row in found] == ["out", "low", "out"]
+    async with worker.engine.connect() as conn:
+        out_alert = await conn.scalar(
+            sa.text("SELECT max(id) FROM inventory_alerts WHERE product_id = :p"), {"p": product}
+        )
+    assert await send_jobs(worker) == [(out_alert, "webhook"), (out_alert, "email")]
 
 
 async def test_a_webhook_that_fails_is_retried_by_the_engine(
@@ -134,9 +148,10 @@ async def test_a_webhook_that_fails_is_retried_by_the_engine(
     receiver.statuses = [503]
     async with worker.engine.begin() as conn:
         category = await add_category(conn, "Tools")
-        await add_product(conn, "SAW", category_id=category, stock=0)
-    # The first step sweeps (no sweep yet) and raises the alert: one webhook and one e-mail job.
-    await eventually(lambda: len(receiver.bodies) == 1)
+        saw = await add_product(conn, "SAW", category_id=category, stock=20)
+    await eventually(lambda: swept(worker), timeout_s=20)
+    await set_stock(worker.engine, saw, 0)  # out: one webhook and one e-mail job
+    await eventually(lambda: len(receiver.bodies) == 1, timeout_s=20)
     async with worker.work.pool.connection() as conn:
         cur = await conn.execute(
             "SELECT id FROM procrastinate_jobs WHERE task_name = 'send-alert'"

@@ -110,7 +110,7 @@ async def test_the_sweep_raises_for_every_product_once_in_batches(runtime: Runti
         (ids[4], "low", "in_stock", 10, True),
         (gone, "out", "in_stock", 0, False),
     ]
-    assert not await inventory_monitor.sweep_due(db, every_s=3600)
+    assert not inventory_monitor.sweep_due(await inventory_monitor.last_sweep(db), every_s=3600)
 
 
 async def test_thresholds_come_from_the_settings(runtime: Runtime) -> None:

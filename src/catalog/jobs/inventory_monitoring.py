@@ -35,16 +35,22 @@ def thresholds_of(settings: Settings) -> Thresholds:
 
 
 async def announce(
-    conn: AsyncConnection, raised: list[alerts.Alert], *, settings: Settings, work: WorkEngine
+    conn: AsyncConnection,
+    raised: list[alerts.Alert],
+    *,
+    settings: Settings,
+    work: WorkEngine,
+    send: bool = True,
 ) -> None:
     """Log every raised alert; enqueue the sending of urgent ones, in the caller's transaction.
 
-    Level alerts are urgent at critical and out of stock; forecast alerts always are.
+    Level alerts are urgent at critical and out of stock; forecast alerts always are. With
+    `send=False` they are only logged (the first sweep's baseline).
     """
     raw = (await conn.get_raw_connection()).driver_connection
     for alert in raised:
         notifications.log_alert(alert)
-        if alert.kind == "level" and alert.level not in URGENT_LEVELS:
+        if not send or (alert.kind == "level" and alert.level not in URGENT_LEVELS):
             continue
         channels = []
         if settings.alert_webhook_url:
@@ -80,11 +86,23 @@ async def inventory_monitoring(ctx: ServiceContext) -> None:
     )
     if followed.raised:
         ctx.log.info("raised %d alerts from %d changes", followed.raised, followed.examined)
-    if await inventory_monitor.sweep_due(resources.db, every_s=SWEEP_EVERY_S):
+    last_sweep = await inventory_monitor.last_sweep(resources.db)
+    if inventory_monitor.sweep_due(last_sweep, every_s=SWEEP_EVERY_S):
+        # The very first sweep finds every product already low as a change: it records and
+        # logs them as the baseline, without sending an alert storm.
+        async def on_swept(conn: AsyncConnection, raised: list[alerts.Alert]) -> None:
+            await announce(
+                conn,
+                raised,
+                settings=resources.settings,
+                work=resources.work,
+                send=last_sweep is not None,
+            )
+
         swept = await inventory_monitor.sweep(
             resources.db,
             thresholds=thresholds,
-            on_raised=on_raised,
+            on_raised=on_swept,
             batch_size=resources.settings.inventory_sweep_batch,
             check_stop=ctx.check_stop,
         )
