@@ -40,8 +40,7 @@ class Report:
 
 
 class ReportNotFound(NotFound):
-    def __init__(self, what: str) -> None:
-        super().__init__(f"{what} not found")
+    """No such report, or none of a kind yet."""
 
 
 def _report(row: Any) -> Report:
@@ -77,7 +76,7 @@ async def save_report(
 async def get_report(conn: AsyncConnection, report_id: int) -> Report:
     row = (await conn.execute(sa.select(reports).where(reports.c.id == report_id))).one_or_none()
     if row is None:
-        raise ReportNotFound(f"report {report_id}")
+        raise ReportNotFound(f"report {report_id} not found")
     return _report(row)
 
 
@@ -92,7 +91,7 @@ async def latest_report(conn: AsyncConnection, kind: ReportKind) -> Report:
         )
     ).one_or_none()
     if row is None:
-        raise ReportNotFound(f"no {kind} report yet; it is")
+        raise ReportNotFound(f"no {kind} report yet: its job has not run")
     return _report(row)
 
 
