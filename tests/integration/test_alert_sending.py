@@ -119,10 +119,10 @@ async def test_critical_and_out_are_sent_by_webhook_and_email_within_seconds(
     await eventually(lambda: swept(worker), timeout_s=20)
     assert await all_alerts(worker) == [(product + 1, "out", "in_stock", 0, True)]
     await set_stock(worker.engine, product, 8)  # low: stored and logged, not sent
-    await eventually(lambda: alert_count_is(worker, 2), timeout_s=20)
+    await eventually(lambda: alert_count_is(worker, 2), timeout_s=60)
     await set_stock(worker.engine, product, 0)  # out: sent
 
-    await eventually(lambda: len(receiver.bodies) == 1 and len(box.messages) == 1, timeout_s=20)
+    await eventually(lambda: len(receiver.bodies) == 1 and len(box.messages) == 1, timeout_s=60)
     body = receiver.bodies[0]
     assert {k: body[k] for k in ("product_id", "sku", "level", "previous_level", "stock")} == {
         "product_id": product,
@@ -151,7 +151,7 @@ async def test_a_webhook_that_fails_is_retried_by_the_engine(
         saw = await add_product(conn, "SAW", category_id=category, stock=20)
     await eventually(lambda: swept(worker), timeout_s=20)
     await set_stock(worker.engine, saw, 0)  # out: one webhook and one e-mail job
-    await eventually(lambda: len(receiver.bodies) == 1, timeout_s=20)
+    await eventually(lambda: len(receiver.bodies) == 1, timeout_s=60)
     async with worker.work.pool.connection() as conn:
         cur = await conn.execute(
             "SELECT id FROM procrastinate_jobs WHERE task_name = 'send-alert'"

@@ -68,7 +68,7 @@ async def test_only_what_is_older_than_90_days_goes(runtime: Runtime) -> None:
             found = await changelog.read_changes(conn, after=changelog.START, limit=1000)
         return found if len(found) == 4 else []  # the category and three products
 
-    log = await eventually(readable, what="the change log readable")
+    log = await eventually(readable, timeout_s=60, what="the change log readable")
     async with runtime.engine.begin() as conn:
         await changelog.save_cursor(conn, "slow", log[1].position)
         await changelog.save_cursor(conn, "fast", log[-1].position)

@@ -40,7 +40,7 @@ async def follow_all(rt: Runtime, seen: Raised) -> None:
         async with rt.engine.connect() as conn:
             return (await changelog.lag(conn, inventory_monitor.CONSUMER)).rows == 0
 
-    await eventually(caught_up, what="the monitor reading the whole change log")
+    await eventually(caught_up, timeout_s=60, what="the monitor reading the whole change log")
 
 
 async def all_alerts(rt: Runtime) -> list[tuple[int, str, str | None, int, bool]]:

@@ -35,7 +35,7 @@ from catalog.store.alerts import Alert, alert_of
 
 ALPHA = 0.3
 WINDOW_DAYS = 28
-BATCH_SIZE = 10_000
+BATCH_SIZE = 2_000  # rows written per transaction: short, so no reader waits long on it
 
 
 def smooth(series: Sequence[float], *, alpha: float = ALPHA) -> float:

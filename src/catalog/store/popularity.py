@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 WINDOW_DAYS = 30
 HALF_LIFE_DAYS = 7.0
 OUT_OF_STOCK_FACTOR = 0.5
-BATCH_SIZE = 10_000
+BATCH_SIZE = 2_000  # rows written per transaction: short, so no reader waits long on it
 RANKING_SIZE = 100  # the "popular products" list kept with the run
 
 _SCORE_BATCH = text(
