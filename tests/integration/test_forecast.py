@@ -98,8 +98,8 @@ async def test_forecasts_match_the_recurrence_and_alert_once_per_prediction(
     assert found[jump][1:] == (pytest.approx(4.0), date(2026, 3, 6))
     assert found[noise][0] == pytest.approx(forecast.smooth([float(x) for x in noisy]))
     async with runtime.engine.connect() as conn:
-        one = await forecast.product_forecast(conn, jump, today=TODAY)
-        none = await forecast.product_forecast(conn, restocked, today=TODAY)
+        one = await forecast.product_forecast(conn, jump, stock=12, today=TODAY)
+        none = await forecast.product_forecast(conn, restocked, stock=40, today=TODAY)
     assert (one.days_of_cover, one.stockout_on) == (pytest.approx(4.0), date(2026, 3, 6))
     assert (none.daily_demand, none.stockout_on) == (0.0, None)
 

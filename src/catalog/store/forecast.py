@@ -92,15 +92,16 @@ def _window(today: date) -> dict[str, object]:
     }
 
 
-async def product_forecast(conn: AsyncConnection, product_id: int, *, today: date) -> Forecast:
-    """One product's forecast, computed now from its movements and current stock."""
+async def product_forecast(
+    conn: AsyncConnection, product_id: int, *, stock: int, today: date
+) -> Forecast:
+    """One product's forecast at `stock`, computed now from its movements."""
     demand = await conn.scalar(
         # Only constant SQL is spliced in; values are bound.
         text("SELECT demand FROM (" + _DEMAND.format(scope="m.product_id = :id") + ") AS f"),  # noqa: S608
         {**_window(today), "id": product_id},
     )
-    stock = await conn.scalar(text("SELECT stock FROM products WHERE id = :id"), {"id": product_id})
-    return forecast(int(stock or 0), float(demand or 0.0), today=today)
+    return forecast(stock, float(demand or 0.0), today=today)
 
 
 _UPDATE_BATCH = text(  # constant SQL spliced in, values bound
