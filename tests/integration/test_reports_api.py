@@ -5,11 +5,25 @@ from __future__ import annotations
 from datetime import date
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
 from catalog import report_cache
 from catalog.bootstrap import Runtime
+from catalog.settings import Settings
 from catalog.store import reports
+from tests.support.settings import MakeSettings
+
+
+@pytest.fixture(params=["memory", "redis"])
+def settings(request: pytest.FixtureRequest, make_settings: MakeSettings) -> Settings:
+    """Each test on the in-process cache and on Redis (a key prefix of its own)."""
+    if request.param == "redis":
+        return make_settings(
+            redis_url=request.getfixturevalue("redis_url"),
+            cache_prefix=request.getfixturevalue("cache_prefix"),
+        )
+    return make_settings()
 
 
 async def save(rt: Runtime, day: date, total: int) -> reports.Report:
