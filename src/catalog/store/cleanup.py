@@ -5,8 +5,8 @@ so no API write waits long on a lock the cleanup holds, and a stop between batch
 nothing. Counts come back per kind.
 
     soft-deleted products  deleted (soft) before the cutoff; their movements, alerts and forecast
-                           go with them (ON DELETE CASCADE), and the change log records a purge,
-                           from which other consumers (search) drop their copies
+                           go with them (ON DELETE CASCADE); the change log records a purge for
+                           every consumer (search dropped them at the soft delete already)
     change log             rows written before the cutoff that every consumer's cursor has passed
     stock movements        written before the cutoff
     resolved alerts        resolved before the cutoff
