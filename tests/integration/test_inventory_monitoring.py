@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from catalog import inventory_monitor
 from catalog.bootstrap import Runtime
 from catalog.domain.stock import Thresholds
+from catalog.jobs import inventory_monitoring
 from catalog.store import alerts, changelog
 from tests.support.catalogue import add_category, add_product, set_stock
 from tests.support.polling import eventually
@@ -165,3 +169,33 @@ async def test_the_alerts_api_filters_and_pages(
     bad = await client.get("/api/inventory/alerts", params={"cursor": "nonsense!"})
     assert bad.status_code == 400 and "cursor" in bad.json()["detail"]
     assert (await client.get("/api/inventory/alerts", params={"level": "meh"})).status_code == 422
+
+
+async def test_every_raised_alert_is_one_structured_log_line(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with runtime.engine.begin() as conn:
+        category = await add_category(conn, "Tools")
+        product = await add_product(conn, "P-1", category_id=category, stock=2)
+
+    async def announce(conn: AsyncConnection, raised: list[alerts.Alert]) -> None:
+        await inventory_monitoring.announce(
+            conn, raised, settings=runtime.settings, work=runtime.work
+        )
+
+    with caplog.at_level(logging.WARNING, logger="catalog.inventory.alerts"):
+        await inventory_monitor.sweep(
+            runtime.engine, thresholds=DEFAULT, on_raised=announce, batch_size=10
+        )
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name.endswith("alerts")]
+    assert [{k: v for k, v in line.items() if k != "alert_id"} for line in lines] == [
+        {
+            "event": "inventory.alert",
+            "kind": "level",
+            "product_id": product,
+            "level": "critical",
+            "previous_level": "in_stock",
+            "stock": 2,
+            "stockout_on": None,
+        }
+    ]
