@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     data_dir: Path = Path(".catalog")
     log_level: str = "INFO"
+    # Log lines: "auto" is JSON when stderr is not a terminal, readable columns on one.
+    log_format: Literal["auto", "json", "console"] = "auto"
 
     # The database; unset means the embedded PostgreSQL under `data_dir`.
     # Any libpq URL, including Unix-socket ones (postgresql://user@/db?host=/run/postgresql).

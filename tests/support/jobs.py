@@ -129,3 +129,11 @@ async def stubborn(ctx: JobContext, *, seconds: float) -> str:
         except asyncio.CancelledError:
             continue
     return "done"
+
+
+@registry.job("test-log-context")
+async def log_context(ctx: JobContext) -> dict[str, Any]:
+    """Returns the context its log lines carry."""
+    import structlog
+
+    return dict(structlog.contextvars.get_contextvars())

@@ -11,6 +11,7 @@ from catalog.api import (
     categories,
     errors,
     inventory,
+    meta,
     products,
     recurring,
     reports,
@@ -18,6 +19,8 @@ from catalog.api import (
     triggers,
 )
 from catalog.bootstrap import Runtime
+from catalog.observability.http_metrics import HttpMetrics, HttpMetricsMiddleware
+from catalog.observability.logs import RequestContext
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -33,6 +36,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     errors.install(app)
     access.install(app)
     app.add_middleware(errors.BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)
+    app.state.http_metrics = HttpMetrics()
+    app.add_middleware(HttpMetricsMiddleware, metrics=app.state.http_metrics)
+    app.add_middleware(RequestContext)  # outermost: the request id covers everything
 
     # Deny by default: roles per route, or this machine only while no key exists.
     for management in (
@@ -45,6 +51,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         app.include_router(management, dependencies=[Depends(access.management_access)])
     for catalogue in (categories.router, products.router, inventory.router, reports.router):
         app.include_router(catalogue, dependencies=[Depends(access.catalogue_access)])
+
+    app.include_router(meta.router)
 
     @app.get("/healthz", tags=["meta"])
     async def healthz() -> dict[str, str]:

@@ -68,7 +68,7 @@ def _banner(settings: Settings) -> None:
 def serve(host: HostOption = None, port: PortOption = None, data_dir: DataDirOption = None) -> None:
     """Everything in one process: API, job worker, scheduler and background services."""
     settings = _settings(host=host, port=port, data_dir=data_dir)
-    runner.configure_logging(settings.log_level)
+    runner.configure_logging(settings.log_level, settings.log_format)
     with bootstrap.database(settings) as url:
         migrations.upgrade(url)
         _run_async(
@@ -89,7 +89,7 @@ def api(host: HostOption = None, port: PortOption = None) -> None:
     settings = _settings(host=host, port=port)
     if settings.database_url is None:
         raise typer.BadParameter("`catalog api` needs CATALOG_DATABASE_URL", param_hint="env")
-    runner.configure_logging(settings.log_level)
+    runner.configure_logging(settings.log_level, settings.log_format)
     url = bootstrap.configured_database_url(settings)
     _run_async(runner.run(settings, url, serve_http=True, on_ready=lambda: _banner(settings)))
 
@@ -108,7 +108,7 @@ def worker(
 ) -> None:
     """Job workers, the scheduler and the background services (no HTTP)."""
     settings = _settings(data_dir=data_dir)
-    runner.configure_logging(settings.log_level)
+    runner.configure_logging(settings.log_level, settings.log_format)
     wanted = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
 
     async def work(resources: Resources, stop: asyncio.Event) -> None:
@@ -123,7 +123,7 @@ def worker(
 def migrate(data_dir: DataDirOption = None) -> None:
     """Apply the database migrations."""
     settings = _settings(data_dir=data_dir)
-    runner.configure_logging(settings.log_level)
+    runner.configure_logging(settings.log_level, settings.log_format)
     with bootstrap.database(settings) as url:
         migrations.upgrade(url)
     typer.echo("database is up to date")
@@ -140,7 +140,7 @@ def seed(
 ) -> None:
     """Add a synthetic catalogue: realistic products loaded with COPY (appends if not empty)."""
     settings = _settings(data_dir=data_dir)
-    runner.configure_logging(settings.log_level)
+    runner.configure_logging(settings.log_level, settings.log_format)
     with bootstrap.database(settings) as url:
         migrations.upgrade(url)
         report = _run_async(

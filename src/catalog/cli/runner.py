@@ -14,6 +14,8 @@ import uvicorn
 from catalog import bootstrap
 from catalog.api.app import create_app
 from catalog.cache import invalidation
+from catalog.observability import logs
+from catalog.observability.logs import LogFormat
 from catalog.settings import Settings
 from catalog.work.resources import Resources
 
@@ -33,11 +35,9 @@ class _Server(uvicorn.Server):
         yield
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
+def configure_logging(level: str, fmt: LogFormat = "auto") -> None:
+    """Structured logs: JSON when stderr is not a terminal (see catalog.observability.logs)."""
+    logs.configure(level, fmt)
 
 
 async def _announce(server: _Server | None, on_ready: Callable[[], None]) -> None:
@@ -78,6 +78,7 @@ async def run(
                     log_level=settings.log_level.lower(),
                     lifespan="on",
                     access_log=False,
+                    log_config=None,  # uvicorn's records go through our structured handler
                 )
                 server = _Server(config)
                 tasks.append(asyncio.create_task(server.serve(), name="http"))

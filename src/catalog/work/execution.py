@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+import structlog
 from procrastinate import JobContext as ProcrastinateContext
 from procrastinate.exceptions import JobAborted
 from procrastinate.job_context import AbortReason
@@ -28,7 +29,12 @@ def runner_for(definition: JobDefinition) -> Runner:
     """The coroutine Procrastinate calls for `definition` (registered with pass_context)."""
 
     async def run(pctx: ProcrastinateContext, **kwargs: Any) -> Any:
-        return await _run(definition, pctx, kwargs)
+        job = pctx.job
+        # Each run is its own asyncio task: what it binds stays with its own log lines.
+        with structlog.contextvars.bound_contextvars(
+            job_id=job.id, task=definition.name, attempt=job.attempts + 1
+        ):
+            return await _run(definition, pctx, kwargs)
 
     run.__name__ = run.__qualname__ = f"run_{definition.name.replace('-', '_')}"
     return run
