@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import psycopg
 from alembic import command
+from alembic.script import ScriptDirectory
+from procrastinate.schema import SchemaManager
 
 from catalog.store import migrate
 
@@ -51,3 +54,43 @@ def test_service_lag_columns_go_down_to_one_lag_and_up_to_two(database_url: str)
         assert "lag" not in columns and {"lag_rows", "lag_s"} <= columns.keys()
         lags = conn.execute("SELECT lag_rows, lag_s FROM work_services").fetchall()
         assert lags == [(None, None), (None, None)]  # the old number's unit is unknown
+
+
+def _fetch_after_a_delayed_job(conn: psycopg.Connection[Any]) -> int | None:
+    """Which job the fetch takes when the lock's earlier job waits for an hour, the next is due."""
+    conn.execute("DELETE FROM procrastinate_jobs")
+    for delay in ("1 hour", "0 seconds"):
+        conn.execute(
+            "INSERT INTO procrastinate_jobs (queue_name, task_name, lock, args, scheduled_at)"
+            " VALUES ('default', 'locked', 'one-lock', '{}', now() + %s::interval)",
+            (delay,),
+        )
+    row = conn.execute("SELECT id FROM procrastinate_fetch_job_v2(NULL, NULL)").fetchone()
+    return row[0] if row else None
+
+
+def test_the_fetch_goes_down_to_procrastinates_and_up_to_locks_only_when_due(
+    database_url: str,
+) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        assert _fetch_after_a_delayed_job(conn) is not None
+    config = migrate.alembic_config(database_url)
+    locks_when_due = ScriptDirectory.from_config(config).get_revision("0010")
+    assert locks_when_due is not None and isinstance(locks_when_due.down_revision, str)
+    command.downgrade(config, locks_when_due.down_revision)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        assert _fetch_after_a_delayed_job(conn) is None  # upstream #1599, as shipped
+    migrate.upgrade(database_url)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        due = _fetch_after_a_delayed_job(conn)
+        delayed = conn.execute("SELECT min(id) FROM procrastinate_jobs").fetchone()
+        assert due is not None and delayed is not None and due != delayed[0]
+
+
+def test_the_fetch_restored_by_the_downgrade_is_procrastinates_verbatim() -> None:
+    module = importlib.import_module("catalog.store.migrations.versions.0010_work_locks_when_due")
+    shipped = SchemaManager.get_schema()
+    start = shipped.index("CREATE FUNCTION procrastinate_fetch_job_v2(")
+    end = shipped.index("CREATE FUNCTION", start + 1)
+    restored = module.fetch_job_function(locks_when_due=False)
+    assert restored.strip() == "CREATE OR REPLACE" + shipped[start:end].strip()[len("CREATE") :]

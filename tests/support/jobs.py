@@ -73,6 +73,18 @@ async def locked(ctx: JobContext, *, seconds: float) -> str:
     return "done"
 
 
+@registry.job(
+    "test-locked-backoff",
+    lock="test-locked",
+    retry=RetryPolicy(attempts=2, backoff_s=3600, max_backoff_s=3600, jitter=0),
+)
+async def locked_backoff(ctx: JobContext) -> str:
+    """Shares test-locked's lock; fails its first run, then backs off for an hour."""
+    if ctx.attempt == 1:
+        raise Flaky("first run fails")
+    return "done"
+
+
 @registry.job("test-skip", lock="test-skip", overlap=Overlap.SKIP)
 async def skipping(ctx: JobContext, *, seconds: float) -> str:
     """A second trigger while this runs is skipped."""
