@@ -19,6 +19,7 @@ from catalog.api import (
     triggers,
 )
 from catalog.bootstrap import Runtime
+from catalog.dashboard import wiring as dashboard
 from catalog.observability.http_metrics import HttpMetrics, HttpMetricsMiddleware
 from catalog.observability.logs import RequestContext
 
@@ -53,6 +54,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         app.include_router(catalogue, dependencies=[Depends(access.catalogue_access)])
 
     app.include_router(meta.router)
+    dashboard.install(app, login_attempts_per_min=runtime.settings.login_attempts_per_min)
 
     @app.get("/healthz", tags=["meta"])
     async def healthz() -> dict[str, str]:

@@ -1,0 +1,1 @@
+"""The operator's dashboard: server-rendered pages (Jinja2 + htmx) over the work read models."""

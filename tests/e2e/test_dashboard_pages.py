@@ -1,0 +1,99 @@
+"""Dashboard pages: keyset paging, bulk actions with confirmation, schedule edits, counts."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from catalog.bootstrap import Runtime
+from catalog.dashboard import queries
+from catalog.dashboard.render import cron_in_words
+from tests.support.dashboard import csrf_of
+
+SCHEDULE = "job-retention"
+
+
+def job_ids(html: str) -> list[int]:
+    return [int(i) for i in re.findall(r'<a href="/dashboard/jobs/(\d+)">', html)]
+
+
+async def test_jobs_are_paged_newest_first_by_keyset(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    ids = [(await runtime.work.enqueue("job-retention", kwargs={})).job_id for _ in range(55)]
+    first = await client.get("/dashboard/jobs?state=enqueued&task=job-retention")
+    assert job_ids(first.text) == sorted(ids, reverse=True)[:50]
+    older = re.search(r'id="older" href="([^"]+)"', first.text)
+    assert older is not None
+    second = await client.get(older.group(1).replace("&amp;", "&"))
+    assert job_ids(second.text) == sorted(ids, reverse=True)[50:]
+    assert 'id="older"' not in second.text
+
+
+async def test_bulk_delete_asks_first_then_deletes_what_the_filter_selects(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    ids = [(await runtime.work.enqueue("job-retention", kwargs={})).job_id for _ in range(3)]
+    token = await csrf_of(client, "/dashboard/jobs")
+    form = {"csrf": token, "action": "delete", "state": "enqueued", "task": "job-retention"}
+    asked = await client.post("/dashboard/bulk", data=form)
+    assert asked.status_code == 200 and "Delete 3 jobs?" in asked.text
+    async with runtime.work.pool.connection() as conn:
+        cur = await conn.execute("SELECT count(*) FROM work_job_deletions")
+        assert (await cur.fetchone()) == (0,)
+    done = await client.post("/dashboard/bulk", data={**form, "confirm": "yes"})
+    assert done.status_code == 303
+    page = await client.get("/dashboard/jobs?state=deleted")
+    assert sorted(job_ids(page.text)) == ids
+
+
+async def test_a_bad_cron_is_refused_with_its_reason_and_changes_nothing(
+    client: httpx.AsyncClient,
+) -> None:
+    token = await csrf_of(client, f"/dashboard/recurring/{SCHEDULE}")
+    before = (await client.get("/api/backgroundjobs/recurring-jobs/job-retention")).json()
+    refused = await client.post(
+        f"/dashboard/recurring/{SCHEDULE}/edit",
+        data={"csrf": token, "cron": "61 * * * *", "timezone": "UTC"},
+    )
+    assert refused.status_code == 422
+    assert 'id="error"' in refused.text and "61" in refused.text
+    zone = await client.post(
+        f"/dashboard/recurring/{SCHEDULE}/edit",
+        data={"csrf": token, "cron": "0 5 * * *", "timezone": "Mars/Olympus"},
+    )
+    assert zone.status_code == 422
+    after = (await client.get("/api/backgroundjobs/recurring-jobs/job-retention")).json()
+    assert after["cron"] == before["cron"] and after["updated_at"] == before["updated_at"]
+
+
+async def test_a_good_cron_is_saved_and_previewed(client: httpx.AsyncClient) -> None:
+    preview = await client.get(
+        f"/dashboard/recurring/{SCHEDULE}/preview", params={"cron": "0 8 * * 1", "timezone": "UTC"}
+    )
+    assert preview.text.count("<li>") == 5 and "08:00:00 UTC" in preview.text
+    token = await csrf_of(client, f"/dashboard/recurring/{SCHEDULE}")
+    saved = await client.post(
+        f"/dashboard/recurring/{SCHEDULE}/edit",
+        data={"csrf": token, "cron": "0 8 * * 1", "timezone": "Europe/Berlin"},
+    )
+    assert saved.status_code == 303
+    listed = await client.get("/dashboard/recurring")
+    assert "At 08:00, only on Monday (Europe/Berlin)" in listed.text
+
+
+async def test_state_counts_stop_at_the_cap(runtime: Runtime) -> None:
+    async with runtime.work.pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO procrastinate_jobs (queue_name, task_name, args, status)"
+            " SELECT 'default', 'bulk', '{}', 'succeeded' FROM generate_series(1, %s)",
+            (queries.COUNT_CAP + 5,),
+        )
+        counts = await queries.state_counts(conn)
+    assert str(counts[queries.JobState.SUCCEEDED]) == "10,000+"
+    assert counts[queries.JobState.FAILED].n == 0
+
+
+def test_cron_reads_in_words() -> None:
+    assert cron_in_words("0 8 * * 1", "UTC") == "At 08:00, only on Monday (UTC)"
