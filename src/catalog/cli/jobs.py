@@ -13,7 +13,7 @@ import typer
 
 from catalog import bootstrap
 from catalog.cli import runner
-from catalog.domain.errors import DomainError
+from catalog.domain.errors import DomainError, InvalidInput
 from catalog.settings import Settings
 from catalog.store import migrate as migrations
 from catalog.work import control, monitor
@@ -36,6 +36,10 @@ def _run(action: Callable[[bootstrap.Runtime], Awaitable[T]]) -> T:
 
         try:
             return asyncio.run(main())
+        except InvalidInput as error:
+            # Bad input is a usage error, as for a bad option: exit code 2.
+            typer.echo(f"error: {error.message}", err=True)
+            raise typer.Exit(2) from None
         except DomainError as error:
             typer.echo(f"error: {error.message}", err=True)
             raise typer.Exit(1) from None

@@ -20,7 +20,7 @@ from procrastinate.exceptions import AlreadyEnqueued
 
 from catalog.domain.errors import InvalidInput, NotFound
 from catalog.settings import Settings
-from catalog.work import execution
+from catalog.work import arguments, execution
 from catalog.work.declarations import JobDefinition, Schedule, ServiceDefinition, WorkRegistry
 from catalog.work.journal import JournalingJobManager
 from catalog.work.policy import Overlap, PolicyRetryStrategy
@@ -119,9 +119,11 @@ class WorkEngine:
         """Defer job `name`; with `connection`, inside that connection's open transaction.
 
         A job declared with `overlap=SKIP` is not enqueued while another run with its lock is
-        waiting or running: the answer names that run instead.
+        waiting or running: the answer names that run instead. Arguments that do not fit the
+        job's parameters raise `InvalidArguments` and enqueue nothing.
         """
         definition = self.definition(name)
+        arguments.check(name, definition.func, kwargs or {})
         if schedule_at is not None and schedule_at.utcoffset() is None:
             raise InvalidInput("schedule_at must carry a time zone")
         task = self.app.tasks[name]
