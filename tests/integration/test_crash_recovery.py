@@ -23,14 +23,17 @@ def settings(make_settings: MakeSettings) -> Settings:
     )
 
 
-async def _as_if_its_worker_died(rt: Runtime, name: str, **kwargs: object) -> int:
+async def _as_if_its_worker_died(
+    rt: Runtime, name: str, *, cancelled: bool = False, **kwargs: object
+) -> int:
     """A job left `doing` by a worker that is gone: what a SIGKILL leaves behind."""
     later = datetime.now(UTC) + timedelta(days=1)
     job_id = (await rt.work.enqueue(name, kwargs=kwargs, schedule_at=later)).job_id
     async with rt.work.pool.connection() as conn:
         await conn.execute(
-            "UPDATE procrastinate_jobs SET status = 'doing', worker_id = NULL WHERE id = %s",
-            (job_id,),
+            "UPDATE procrastinate_jobs SET status = 'doing', worker_id = NULL,"
+            " abort_requested = %s WHERE id = %s",
+            (cancelled, job_id),
         )
     return job_id
 
@@ -56,6 +59,19 @@ async def test_a_crashed_job_without_retries_is_requeued_and_runs(worker: Runtim
     assert crashed["outcome"] == "crashed"
     assert "crash 1 of 3); requeued" in crashed["error_message"]
     assert succeeded["result"] == "after the crash"
+
+
+async def test_a_job_cancelled_while_its_worker_died_ends_cancelled_not_rerun(
+    worker: Runtime,
+) -> None:
+    job_id = await _as_if_its_worker_died(worker, "test-echo", cancelled=True, value=1)
+
+    await wait_for_status(worker, job_id, "aborted", "todo", "succeeded", timeout_s=30)
+
+    assert (await job_row(worker, job_id))["status"] == "aborted"
+    (crashed,) = await job_runs(worker, job_id)
+    assert crashed["outcome"] == "crashed"
+    assert "it was being cancelled: cancelled" in crashed["error_message"]
 
 
 def test_a_crash_budget_is_declared_with_the_job_and_shown_in_its_policy() -> None:

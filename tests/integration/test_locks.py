@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from catalog.bootstrap import Runtime
 from catalog.settings import Settings
 from tests.support.jobstate import job_row, job_runs, wait_for_status
+from tests.support.polling import eventually
 from tests.support.settings import MakeSettings
 
 
@@ -32,10 +32,12 @@ async def test_a_job_delayed_for_an_hour_does_not_hold_back_one_due_now(worker: 
 
 async def test_a_locked_job_backing_off_does_not_hold_back_a_trigger(worker: Runtime) -> None:
     failing = await worker.work.enqueue("test-locked-backoff")
-    deadline = time.monotonic() + 20
-    while not (backing_off := await job_row(worker, failing.job_id))["attempts"]:
-        assert time.monotonic() < deadline, "the first run never ended"
-        await asyncio.sleep(0.05)
+
+    async def backing_off_row() -> dict[str, Any] | None:
+        row = await job_row(worker, failing.job_id)
+        return row if row["attempts"] == 1 else None
+
+    backing_off = await eventually(backing_off_row, timeout_s=20, what="the first run's end")
     assert backing_off["status"] == "todo"
     assert backing_off["attempts"] == 1
     assert backing_off["scheduled_at"] > datetime.now(UTC) + timedelta(minutes=50)

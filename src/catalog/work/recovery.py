@@ -35,7 +35,7 @@ SWEEP_BATCH = 100
 class Recovered:
     job_id: int
     task: str
-    requeued: bool  # False: failed for good, its crash budget used up
+    requeued: bool  # False: failed for good (its crash budget used up), or cancelled
     crash: int  # this crash's number, counting the job's earlier ones
     crash_budget: int
 
@@ -68,7 +68,7 @@ async def sweep(
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         """
-        SELECT j.id, j.task_name, j.attempts, w.name AS worker,
+        SELECT j.id, j.task_name, j.attempts, j.abort_requested, w.name AS worker,
                (SELECT max(e.at) FROM procrastinate_events e
                  WHERE e.job_id = j.id AND e.type = 'started') AS started_at,
                (SELECT count(*) FROM work_job_runs r
@@ -91,9 +91,11 @@ async def sweep(
         definition = definitions.get(row["task_name"])
         budget = definition.policy.crash_budget if definition else DEFAULT_CRASH_BUDGET
         crash = row["crashes"] + 1
-        requeue = crash < budget
-        # Either way the run counts in `attempts` (it is the journal's key); the retry policy
-        # leaves crashed runs out (journal.lost_runs).
+        # An operator's cancel outlives the worker: the job ends cancelled, not rerun.
+        cancelled = bool(row["abort_requested"])
+        requeue = crash < budget and not cancelled
+        # Whatever happens the run counts in `attempts` (it is the journal's key); the retry
+        # policy leaves crashed runs out (journal.lost_runs).
         if requeue:
             await conn.execute(
                 "UPDATE procrastinate_jobs SET status = 'todo', attempts = attempts + 1,"
@@ -102,14 +104,17 @@ async def sweep(
             )
         else:
             await conn.execute(
-                "UPDATE procrastinate_jobs SET status = 'failed', attempts = attempts + 1,"
+                "UPDATE procrastinate_jobs SET status = %s, attempts = attempts + 1,"
                 " abort_requested = false WHERE id = %s",
-                (row["id"],),
+                ("aborted" if cancelled else "failed", row["id"]),
             )
+        if cancelled:
+            verdict = "it was being cancelled: cancelled"
+        else:
+            verdict = "requeued" if requeue else "crash budget used up: failed"
         lost = WorkerLost(
             f"worker {row['worker'] or 'unknown'} stopped during attempt {attempt}"
-            f" (crash {crash} of {budget}); "
-            + ("requeued" if requeue else "crash budget used up: failed")
+            f" (crash {crash} of {budget}); {verdict}"
         )
         await _journal_lost_run(conn, row, attempt, lost, now)
         recovered.append(
@@ -128,7 +133,7 @@ async def sweep(
             item.task,
             item.crash,
             item.crash_budget,
-            "requeued" if item.requeued else "failed, its crash budget used up",
+            "requeued" if item.requeued else "not requeued (see its journal)",
         )
     return recovered
 
