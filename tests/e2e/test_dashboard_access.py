@@ -181,7 +181,8 @@ async def test_without_keys_a_remote_browser_is_told_how_to_configure_access(
 
 @pytest.mark.parametrize(
     "path", ["/dashboard", "/dashboard/jobs", "/dashboard/recurring", "/dashboard/services",
-             "/dashboard/workers", "/dashboard/login", f"/dashboard/recurring/{SCHEDULE}"],
+             "/dashboard/workers", "/dashboard/login", f"/dashboard/recurring/{SCHEDULE}",
+             "/dashboard/alerts", "/dashboard/reports"],
 )  # fmt: skip
 async def test_pages_carry_a_strict_csp_and_no_inline_script_or_style(
     client: httpx.AsyncClient, path: str

@@ -97,3 +97,37 @@ async def test_state_counts_stop_at_the_cap(runtime: Runtime) -> None:
 
 def test_cron_reads_in_words() -> None:
     assert cron_in_words("0 8 * * 1", "UTC") == "At 08:00, only on Monday (UTC)"
+
+
+async def test_open_alerts_and_reports_with_charts_and_csv(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    from datetime import UTC, date, datetime
+
+    from catalog.jobs.inventory_monitoring import thresholds_of
+    from catalog.store import analytics, reports
+
+    async with runtime.engine.begin() as conn:
+        body = await analytics.daily_analytics(
+            conn, as_of=datetime.now(UTC), thresholds=thresholds_of(runtime.settings)
+        )
+        body["categories"] = [
+            {"id": 1, "name": "Tools", "products": 2, "stock_units": 5,
+             "inventory_value": {"EUR": "120.50"}},
+            {"id": 2, "name": "Toys", "products": 1, "stock_units": 1,
+             "inventory_value": {"EUR": "10.00"}},
+        ]  # fmt: skip
+        body["inventory_value"] = {"EUR": "130.50"}
+        saved = await reports.save_report(
+            conn, reports.ReportKind.DAILY_ANALYTICS, period=reports.Period.DAILY,
+            period_start=date.today(), body=body,
+        )  # fmt: skip
+    page = await client.get("/dashboard/reports")
+    assert page.status_code == 200
+    assert '<meter value="120.5" min="0" max="120.5">' in page.text
+    assert '<meter value="10.0" min="0" max="120.5">' in page.text
+    assert f'href="/api/reports/{saved.id}?format=csv"' in page.text
+    csv = await client.get(f"/api/reports/{saved.id}?format=csv")
+    assert csv.status_code == 200 and "Tools" in csv.text
+    alerts_page = await client.get("/dashboard/alerts")
+    assert alerts_page.status_code == 200 and "No open alert." in alerts_page.text

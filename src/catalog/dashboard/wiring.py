@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from catalog.dashboard import actions, pages, render, session
+from catalog.dashboard import actions, catalogue_pages, pages, render, session
 
 
 def install(app: FastAPI, *, login_attempts_per_min: int) -> None:
@@ -13,6 +13,7 @@ def install(app: FastAPI, *, login_attempts_per_min: int) -> None:
     app.include_router(pages.hangfire)
     app.include_router(actions.router)
     app.include_router(pages.router)
+    app.include_router(catalogue_pages.router)
     app.mount(
         "/dashboard/static",
         StaticFiles(directory=render.HERE / "static"),
