@@ -131,3 +131,23 @@ async def test_open_alerts_and_reports_with_charts_and_csv(
     assert csv.status_code == 200 and "Tools" in csv.text
     alerts_page = await client.get("/dashboard/alerts")
     assert alerts_page.status_code == 200 and "No open alert." in alerts_page.text
+
+
+async def test_daily_history_reads_past_days_once_and_today_every_time(runtime: Runtime) -> None:
+    insert = (
+        "INSERT INTO procrastinate_events (job_id, type, at)"
+        " VALUES (%s, %s, date_trunc('day', now()) - make_interval(days => %s) + interval '1 hour')"
+    )
+    job = await runtime.work.enqueue("job-retention", kwargs={})
+    history = queries.DailyHistory()
+    async with runtime.work.pool.connection() as conn:
+        await conn.execute(insert, (job.job_id, "succeeded", 3))
+        await conn.execute(insert, (job.job_id, "failed", 0))
+        days = await history.read(conn)
+        assert len(days) == queries.DAYS
+        assert (days[-4].succeeded, days[-1].failed) == (1, 1)
+        await conn.execute(insert, (job.job_id, "succeeded", 0))
+        await conn.execute(insert, (job.job_id, "succeeded", 3))
+        again = await history.read(conn)
+    assert (again[-1].succeeded, again[-1].failed) == (1, 1)  # today: read afresh
+    assert again[-4].succeeded == 1  # a past day: kept from the first read

@@ -59,12 +59,19 @@ async def to_dashboard() -> RedirectResponse:
     return RedirectResponse("/dashboard", status_code=301)
 
 
+def daily_history(request: Request) -> queries.DailyHistory:
+    history: queries.DailyHistory | None = getattr(request.app.state, "daily_history", None)
+    if history is None:
+        history = request.app.state.daily_history = queries.DailyHistory()
+    return history
+
+
 async def _overview(request: Request) -> dict[str, Any]:
     runtime = runtime_of(request)
     async with runtime.work.pool.connection() as conn:
         counts = await queries.state_counts(conn)
         minutes = await queries.minute_throughput(conn)
-        days = await queries.daily_throughput(conn)
+        days = await daily_history(request).read(conn)
         depths = await queries.queue_depths(conn)
         workers = await monitor.list_workers(conn)
     stalled = runtime.settings.worker_stalled_after_s

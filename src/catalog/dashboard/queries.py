@@ -7,7 +7,7 @@ through the (status, id) index and shown as "10,000+" beyond it.
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -82,28 +82,52 @@ class DayThroughput:
     failed: int
 
 
-async def daily_throughput(conn: psycopg.AsyncConnection[Any]) -> list[DayThroughput]:
-    """Jobs finished per day for the last DAYS days (as far as retention keeps them)."""
+async def _days(
+    conn: psycopg.AsyncConnection[Any], *, first: datetime, days: int
+) -> list[DayThroughput]:
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         """
         SELECT day,
                coalesce(sum(n) FILTER (WHERE type = 'succeeded'), 0)::int AS succeeded,
                coalesce(sum(n) FILTER (WHERE type = 'failed'), 0)::int AS failed
-          FROM generate_series(date_trunc('day', now()) - make_interval(days => %(days)s - 1),
-                               date_trunc('day', now()), interval '1 day') AS day
+          FROM generate_series(%(first)s::timestamptz,
+                               %(first)s::timestamptz + make_interval(days => %(days)s - 1),
+                               interval '1 day') AS day
           LEFT JOIN (
               SELECT date_trunc('day', at) AS at_day, type::text AS type, count(*) AS n
                 FROM procrastinate_events
                WHERE type IN ('succeeded', 'failed')
-                 AND at >= date_trunc('day', now()) - make_interval(days => %(days)s - 1)
+                 AND at >= %(first)s AND at < %(first)s + make_interval(days => %(days)s)
                GROUP BY 1, 2
           ) e ON e.at_day = day
          GROUP BY day ORDER BY day
         """,
-        {"days": DAYS},
+        {"first": first, "days": days},
     )
     return [DayThroughput(**row) for row in await cur.fetchall()]
+
+
+class DailyHistory:
+    """Jobs finished per day for the last DAYS days (as far back as retention keeps jobs).
+
+    Past days no longer change, so they are read once a day per process and kept; only today
+    is read on every view (a month of events is millions of rows: too many per page view).
+    """
+
+    def __init__(self) -> None:
+        self._today: datetime | None = None
+        self._past: list[DayThroughput] = []
+
+    async def read(self, conn: psycopg.AsyncConnection[Any]) -> list[DayThroughput]:
+        cur = await conn.execute("SELECT date_trunc('day', now())")
+        row = await cur.fetchone()
+        assert row is not None
+        today: datetime = row[0]
+        if today != self._today:
+            self._past = await _days(conn, first=today - timedelta(days=DAYS - 1), days=DAYS - 1)
+            self._today = today
+        return self._past + await _days(conn, first=today, days=1)
 
 
 async def queue_depths(conn: psycopg.AsyncConnection[Any]) -> dict[str, int]:
