@@ -1,6 +1,6 @@
 """Dashboard page times with a big job table: p50/p99 per page. Prints JSON.
 
-    uv run python bench/dashboard.py [--jobs 1000000] [--requests 200] [--keep]
+    uv run python bench/dashboard.py [--jobs 1000000] [--requests 200] [--keep] [--reuse]
 
 Fills a fresh database's job table with --jobs rows (mostly succeeded, some failed, cancelled,
 waiting and running, over 8 tasks and 3 queues, with Procrastinate's events and a journal row
@@ -116,11 +116,14 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--reuse", action="store_true", help="measure a database a --keep run left, unrefilled"
+    )
     args = parser.parse_args()
     with bench_server() as server:
-        url = create_database(server, DATABASE)
+        url = server.url_of(DATABASE) if args.reuse else create_database(server, DATABASE)
         try:
-            fill_s = fill(url, args.jobs)
+            fill_s = 0.0 if args.reuse else fill(url, args.jobs)
             deep = max(1, args.jobs // 2)
             pages = {
                 "overview": "/dashboard",
