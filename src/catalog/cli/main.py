@@ -60,6 +60,7 @@ def _settings(**overrides: Any) -> Settings:
 def _banner(settings: Settings) -> None:
     base = f"http://{settings.host}:{settings.port}"
     typer.echo(f"catalog is serving on {base}")
+    typer.echo(f"  Dashboard:  {base}/dashboard")
     typer.echo(f"  API docs:   {base}/docs")
     typer.echo("  Stop with Ctrl-C.")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 from collections.abc import Awaitable, Callable
@@ -66,21 +67,24 @@ def daily_history(request: Request) -> queries.DailyHistory:
     return history
 
 
-async def _overview(request: Request) -> dict[str, Any]:
-    runtime = runtime_of(request)
+async def _live_counts(runtime: Runtime) -> dict[str, Any]:
+    """What the overview refreshes every 2 s: counts per state, queue depths, workers."""
     async with runtime.work.pool.connection() as conn:
         counts = await queries.state_counts(conn)
-        minutes = await queries.minute_throughput(conn)
-        days = await daily_history(request).read(conn)
         depths = await queries.queue_depths(conn)
         workers = await monitor.list_workers(conn)
     stalled = runtime.settings.worker_stalled_after_s
+    online = sum(1 for w in workers if w.heartbeat_age_s < stalled)
+    return {"counts": counts, "depths": depths, "workers_online": online}
+
+
+async def _charts(request: Request, runtime: Runtime) -> dict[str, Any]:
+    async with runtime.work.pool.connection() as conn:
+        minutes = await queries.minute_throughput(conn)
+        days = await daily_history(request).read(conn)
     return {
-        "counts": counts,
         "minutes": minutes,
         "days": days,
-        "depths": depths,
-        "workers_online": sum(1 for w in workers if w.heartbeat_age_s < stalled),
         "minutes_json": json.dumps(
             [
                 [int(m.minute.timestamp()) for m in minutes],
@@ -103,7 +107,9 @@ async def _overview(request: Request) -> dict[str, Any]:
 async def overview(request: Request) -> Response:
     runtime = runtime_of(request)
     who = await visitor(request, runtime)
-    return await render.page(request, runtime, who, "overview.html", await _overview(request))
+    # Two connections, so that PostgreSQL answers both halves at once.
+    live, charts = await asyncio.gather(_live_counts(runtime), _charts(request, runtime))
+    return await render.page(request, runtime, who, "overview.html", live | charts)
 
 
 @router.get("/fragments/overview")
@@ -111,7 +117,8 @@ async def overview(request: Request) -> Response:
 async def overview_live(request: Request) -> Response:
     runtime = runtime_of(request)
     who = await visitor(request, runtime)
-    return await render.page(request, runtime, who, "_live_counts.html", await _overview(request))
+    live = await _live_counts(runtime)
+    return await render.page(request, runtime, who, "_live_counts.html", live)
 
 
 @router.get("/jobs")

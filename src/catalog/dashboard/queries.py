@@ -1,7 +1,7 @@
 """Reads the dashboard needs beyond the management API's: bounded counts, daily throughput.
 
 A page view never counts the whole job table: each state is counted up to `COUNT_CAP` rows
-through the (status, id) index and shown as "10,000+" beyond it.
+through the (status, id) index and shown as "1,000+" beyond it (`/metrics` has exact counts).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from psycopg.rows import dict_row
 
 from catalog.work.monitor import JobState
 
-COUNT_CAP = 10_000
+COUNT_CAP = 1_000
 DAYS = 30
 BULK_MAX = 1_000
 
