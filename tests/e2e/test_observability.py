@@ -106,3 +106,22 @@ async def test_health_answers_anyone(runtime: Runtime, path: str) -> None:
     await create_key(runtime, "admin")
     async with client_from(runtime, REMOTE) as http:
         assert (await http.get(path)).status_code == 200
+
+
+async def test_ready_reports_rabbitmq_where_configured_without_failing_on_it(
+    make_settings: MakeSettings, database_url: str
+) -> None:
+    import os
+
+    url = os.environ.get("CATALOG_TEST_RABBITMQ_URL")
+    if not url:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CATALOG_TEST_RABBITMQ_URL is not set")
+        pytest.skip("CATALOG_TEST_RABBITMQ_URL is not set")
+    for configured, reachable in ((url, True), ("amqp://guest:guest@127.0.0.1:1/", False)):
+        settings = make_settings(rabbitmq_url=configured)
+        async with open_runtime(settings, database_url) as rt, client_from(rt) as http:
+            ready = await http.get("/health/ready")
+        assert ready.status_code == 200
+        check = ready.json()["checks"]["rabbitmq"]
+        assert (check["ok"], check["required"]) == (reachable, False)

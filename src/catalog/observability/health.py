@@ -1,7 +1,8 @@
 """Liveness and readiness: each dependency's status and latency.
 
 Ready fails only on what this process needs to answer: the database. The cache is reported
-but never fails readiness, because reads fall back to the database while it is down.
+but never fails readiness, because reads fall back to the database while it is down; RabbitMQ
+(where configured) is reported too, and only the event relay needs it.
 """
 
 from __future__ import annotations
@@ -47,11 +48,21 @@ async def _cache(resources: Resources) -> None:
         raise ConnectionError(health.error or "cache unavailable")
 
 
+async def _rabbitmq(url: str) -> None:
+    import aio_pika
+
+    connection = await aio_pika.connect(url, timeout=CHECK_TIMEOUT_S)
+    await connection.close()
+
+
 async def readiness(resources: Resources) -> list[Check]:
-    """Every dependency, checked at once."""
-    return list(
-        await asyncio.gather(
-            _timed("database", required=True, probe=lambda: _database(resources)),
-            _timed("cache", required=False, probe=lambda: _cache(resources)),
-        )
-    )
+    """Every dependency, checked at once (RabbitMQ where configured)."""
+    checks = [
+        _timed("database", required=True, probe=lambda: _database(resources)),
+        _timed("cache", required=False, probe=lambda: _cache(resources)),
+    ]
+    rabbitmq_url = resources.settings.rabbitmq_url
+    if rabbitmq_url:
+        # Only the event relay (a worker's service) publishes; answering HTTP never needs it.
+        checks.append(_timed("rabbitmq", required=False, probe=lambda: _rabbitmq(rabbitmq_url)))
+    return list(await asyncio.gather(*checks))
