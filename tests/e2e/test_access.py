@@ -210,7 +210,8 @@ async def test_keys_are_stored_hashed_and_names_are_unique_among_active_keys(
      ("DELETE", "/api/backgroundjobs/jobs/{job_id}", Role.OPERATOR),
      ("POST", "/api/backgroundjobs/recurring-jobs/{schedule_id}/trigger", Role.OPERATOR),
      ("POST", "/api/backgroundjobs/recurring-jobs/{schedule_id}/pause", Role.ADMIN),
-     ("PUT", "/api/backgroundjobs/recurring-jobs/{schedule_id}", Role.ADMIN)],
+     ("PUT", "/api/backgroundjobs/recurring-jobs/{schedule_id}", Role.ADMIN),
+     ("GET", "/api/access/keys", Role.ADMIN)],
 )  # fmt: skip
 def test_management_routes_need_the_role_of_what_they_do(
     method: str, route: str, role: Role
@@ -225,3 +226,38 @@ def test_management_routes_need_the_role_of_what_they_do(
 )  # fmt: skip
 def test_loopback_is_told_from_everything_else(host: str | None, local: bool) -> None:
     assert is_loopback(host) is local
+
+
+async def test_only_an_admin_manages_keys_over_the_api(
+    runtime: Runtime, remote_client: httpx.AsyncClient
+) -> None:
+    admin = await create_key(runtime, "admin", name="root")
+    operator = await create_key(runtime, "operator", name="ops")
+    for secret in (operator, None):
+        headers = bearer(secret) if secret else {}
+        assert (await remote_client.get("/api/access/keys", headers=headers)).status_code in (
+            401,
+            403,
+        )
+    created = await remote_client.post(
+        "/api/access/keys", json={"name": "ci", "role": "viewer"}, headers=bearer(admin)
+    )
+    assert created.status_code == 201
+    secret = created.json()["key"]
+    listed = await remote_client.get("/api/access/keys", headers=bearer(admin))
+    assert {k["name"] for k in listed.json()} == {"root", "ops", "ci"}
+    assert secret not in listed.text
+    assert (await remote_client.get("/metrics", headers=bearer(secret))).status_code == 200
+    clash = await remote_client.post(
+        "/api/access/keys", json={"name": "ci", "role": "admin"}, headers=bearer(admin)
+    )
+    assert clash.status_code == 409
+    bad_role = await remote_client.post(
+        "/api/access/keys", json={"name": "x", "role": "root"}, headers=bearer(admin)
+    )
+    assert bad_role.status_code == 422
+    revoked = await remote_client.delete("/api/access/keys/ci", headers=bearer(admin))
+    assert revoked.status_code == 200 and revoked.json()["revoked_at"] is not None
+    assert (await remote_client.get("/metrics", headers=bearer(secret))).status_code == 401
+    missing = await remote_client.delete("/api/access/keys/ci", headers=bearer(admin))
+    assert missing.status_code == 404

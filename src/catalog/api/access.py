@@ -10,7 +10,7 @@ dashboard session made from one) whose role is high enough:
 
     viewer    read everything
     operator  + trigger, retry, cancel, delete jobs; catalogue writes
-    admin     + pause, resume, reset and re-time schedules; manage keys
+    admin     + pause, resume, reset and re-time schedules; manage keys (/api/access/keys)
 
 Keys are looked up in the database on every request, so revoking one takes effect at once.
 """
@@ -96,6 +96,8 @@ def bearer_secret(request: Request) -> str | None:
 
 def management_role(method: str, route: str) -> Role:
     """The role a management API route needs: reads, operations, schedule edits."""
+    if route.startswith("/api/access/"):
+        return Role.ADMIN  # keys: even listing them is for admins
     if method in READ_METHODS:
         return Role.VIEWER
     if route.startswith("/api/backgroundjobs/recurring-jobs/") and not route.endswith("/trigger"):

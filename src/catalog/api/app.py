@@ -11,6 +11,7 @@ from catalog.api import (
     categories,
     errors,
     inventory,
+    keys,
     meta,
     products,
     recurring,
@@ -48,6 +49,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         services.router,
         cache.router,
         triggers.router,
+        keys.router,
     ):
         app.include_router(management, dependencies=[Depends(access.management_access)])
     for catalogue in (categories.router, products.router, inventory.router, reports.router):
