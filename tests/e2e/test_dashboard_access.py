@@ -97,7 +97,10 @@ async def test_login_needs_its_form_token(runtime: Runtime) -> None:
         assert "catalog_session" not in refused.headers.get("set-cookie", "")
 
 
-async def test_an_admin_session_acts_with_its_token(runtime: Runtime) -> None:
+async def test_an_admin_session_acts_with_its_token_and_is_logged(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="catalog.dashboard")
     admin = await create_key(runtime, "admin")
     async with client_from(runtime, REMOTE) as http:
         logged_in = await log_in(http, admin)
@@ -107,6 +110,7 @@ async def test_an_admin_session_acts_with_its_token(runtime: Runtime) -> None:
         assert paused.status_code == 303
         page = await http.get("/dashboard/recurring")
         assert "Resume" in page.text
+    assert f"dashboard: test-admin pause recurring job {SCHEDULE}" in caplog.messages
 
 
 async def test_the_session_cookie_is_httponly_strict_and_secure_behind_tls(

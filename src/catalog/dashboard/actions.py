@@ -6,6 +6,7 @@ anyway) and the form's CSRF token, then answers 303 to the page to show next.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -26,6 +27,7 @@ from catalog.work.schedules import slots, storage
 from catalog.work.schedules.timing import Change
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
+log = logging.getLogger(__name__)
 
 Csrf = Annotated[str | None, Form(alias=session.CSRF_FIELD)]
 
@@ -72,9 +74,11 @@ async def login(
     async with runtime.work.pool.connection() as conn:
         found = await access_keys.lookup(conn, secret=key.strip() or None)
     if found.key is None:
+        log.warning("dashboard login refused for %s: unknown or revoked key", client)
         who = Visitor(principal=LOCAL, session=existing, fresh=False)
         context = {"error": "unknown or revoked key"}
         return await render.page(request, runtime, who, "login.html", context, status_code=401)
+    log.info("dashboard login by key %r (%s) from %s", found.key.name, found.key.role, client)
     response = _back("/dashboard")
     await session.set_cookie(request, runtime, response, session.new_session(found.key.id))
     return response
@@ -98,9 +102,10 @@ async def job_action(request: Request, job_id: int, action: str, csrf: Csrf = No
     operations = {"retry": control.retry, "cancel": control.cancel, "delete": control.delete}
     if action not in operations:
         return render.html_error(request, 404, f"no job action {action!r}")
-    runtime, _ = await _allowed(request, Role.OPERATOR, csrf)
+    runtime, who = await _allowed(request, Role.OPERATOR, csrf)
     async with runtime.work.pool.connection() as conn, conn.transaction():
         await operations[action](conn, job_id)
+    log.info("dashboard: %s %s job %d", who.principal.name, action, job_id)
     return _back(f"/dashboard/jobs/{job_id}")
 
 
@@ -137,6 +142,7 @@ async def bulk(
             done += 1
         except IllegalTransition:
             continue  # changed state since it was listed
+    log.info("dashboard: %s bulk %s of %d jobs (%s)", who.principal.name, action, done, filters)
     query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
     return _back(f"/dashboard/jobs?{query}&done={done}")
 
@@ -172,6 +178,7 @@ async def schedule_action(
             return await render.page(
                 request, runtime, who, "schedule.html", context, status_code=422
             )
+        log.info("dashboard: %s re-timed recurring job %s", who.principal.name, schedule_id)
         return _back(f"/dashboard/recurring/{schedule_id}")
     async with runtime.work.pool.connection() as conn, conn.transaction():
         if action == "trigger":
@@ -181,6 +188,7 @@ async def schedule_action(
         else:
             change = Change(enabled=action == "resume")
             await storage.update(conn, schedule_id, change, actor=actor, now=now)
+    log.info("dashboard: %s %s recurring job %s", who.principal.name, action, schedule_id)
     return _back("/dashboard/recurring")
 
 
