@@ -14,6 +14,7 @@ from catalog.cache.cache_aside import Cache, CacheTtls
 from catalog.cache.keys import CacheKeys
 from catalog.cache.memory import MemoryCache
 from catalog.cache.redis_cache import RedisCache
+from catalog.events.publisher import EventPublisher
 from catalog.settings import Settings
 from catalog.store import db
 from catalog.store.embedded import EmbeddedPostgres
@@ -125,6 +126,9 @@ async def runtime(settings: Settings, database_url: str) -> AsyncIterator[Runtim
         settings=settings,
     )
     cache = build_cache(settings)
+    events = None
+    if settings.rabbitmq_url is not None:
+        events = EventPublisher(settings.rabbitmq_url, exchange=settings.events_exchange)
     await work.open()
     try:
         resources = Resources(
@@ -133,11 +137,14 @@ async def runtime(settings: Settings, database_url: str) -> AsyncIterator[Runtim
             sessions=db.create_sessionmaker(engine),
             work=work,
             cache=cache,
+            events=events,
         )
         yield Runtime(database_url=database_url, resources=resources)
     finally:
         await work.close()
         await cache.close()
+        if events is not None:
+            await events.close()
         await engine.dispose()
 
 
