@@ -130,6 +130,14 @@ async def test_invalidation_service_evicts_from_redis_and_reports_its_lag(
 ) -> None:
     rt = redis_runtime
     async with client_of(rt) as http, inproc.services(rt, "cache-invalidation"):
+
+        async def registered() -> bool:
+            services = (await http.get("/api/backgroundjobs/background-services")).json()
+            (found,) = [s for s in services if s["name"] == "cache-invalidation"]
+            return found["last_success"] is not None
+
+        # A new consumer starts at the end of the log: let it register before changing things.
+        await eventually(registered, timeout_s=20, what="the service's first step")
         shoes = await make_category(http, "Shoes")
         product = await make_product(http, sku="S1", name="S1", category_id=shoes, price="1")
         product_key = rt.cache.keys.product(product["id"])
