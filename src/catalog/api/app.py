@@ -17,6 +17,7 @@ from catalog.api import (
     recurring,
     reports,
     services,
+    stock,
     triggers,
 )
 from catalog.bootstrap import Runtime
@@ -52,7 +53,13 @@ def create_app(runtime: Runtime) -> FastAPI:
         keys.router,
     ):
         app.include_router(management, dependencies=[Depends(access.management_access)])
-    for catalogue in (categories.router, products.router, inventory.router, reports.router):
+    for catalogue in (
+        categories.router,
+        products.router,
+        stock.router,
+        inventory.router,
+        reports.router,
+    ):
         app.include_router(catalogue, dependencies=[Depends(access.catalogue_access)])
 
     app.include_router(meta.router)

@@ -14,11 +14,14 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
-from catalog.domain.errors import DomainError
+from catalog.domain.errors import DomainError, InvalidInput
 from catalog.domain.products import ID_MAX, text_problem
+from catalog.settings import Settings
 
 CURSOR_MAX_CHARS = 1024  # far above any cursor we issue; bounds the work of decoding
 VALUE_MAX_CHARS = 400  # the longest sort value we issue is a lowercased 300-char name
+
+BAD_CURSOR = (400, "Malformed cursor, or one issued for another sort")
 
 _KEYS = frozenset({"s", "v", "i"})
 
@@ -79,3 +82,12 @@ def decode_cursor(token: str, *, sort: str) -> Cursor:
     ):
         raise InvalidCursor("malformed cursor: bad position")
     return Cursor(sort=sort, value=value, last_id=last_id)
+
+
+def page_size(limit: int | None, settings: Settings) -> int:
+    """The page size asked for, or the configured default; never over the configured maximum."""
+    if limit is None:
+        return min(settings.page_size_default, settings.page_size_max)
+    if limit > settings.page_size_max:
+        raise InvalidInput(f"limit must be at most {settings.page_size_max}")
+    return limit
