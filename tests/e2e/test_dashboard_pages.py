@@ -5,13 +5,21 @@ from __future__ import annotations
 import re
 
 import httpx
+import pytest
 
 from catalog.bootstrap import Runtime
 from catalog.dashboard import queries
 from catalog.dashboard.render import cron_in_words
+from catalog.settings import Settings
 from tests.support.dashboard import csrf_of
+from tests.support.settings import MakeSettings
 
 SCHEDULE = "job-retention"
+
+
+@pytest.fixture
+def settings(make_settings: MakeSettings) -> Settings:
+    return make_settings(job_modules=["tests.support.jobs:registry"])
 
 
 def job_ids(html: str) -> list[int]:
@@ -151,3 +159,14 @@ async def test_daily_history_reads_past_days_once_and_today_every_time(runtime: 
         again = await history.read(conn)
     assert (again[-1].succeeded, again[-1].failed) == (1, 1)  # today: read afresh
     assert again[-4].succeeded == 1  # a past day: kept from the first read
+
+
+async def test_workers_show_the_jobs_they_run(worker: Runtime, client: httpx.AsyncClient) -> None:
+    from tests.support.jobstate import wait_for_status
+
+    enqueued = await worker.work.enqueue("test-sleep", kwargs={"seconds": 5, "steps": 50})
+    await wait_for_status(worker, enqueued.job_id, "doing")
+    page = await client.get("/dashboard/workers")
+    assert f'<a href="/dashboard/jobs/{enqueued.job_id}">' in page.text
+    token = await csrf_of(client, f"/dashboard/jobs/{enqueued.job_id}")
+    await client.post(f"/dashboard/jobs/{enqueued.job_id}/cancel", data={"csrf": token})

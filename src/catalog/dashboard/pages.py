@@ -263,5 +263,10 @@ async def workers(request: Request) -> Response:
     who = await visitor(request, runtime)
     async with runtime.work.pool.connection() as conn:
         listed = await monitor.list_workers(conn)
-    context = {"workers": listed, "stalled_after_s": runtime.settings.worker_stalled_after_s}
+        running = await queries.running_jobs(conn)
+    context = {
+        "workers": listed,
+        "running": running,
+        "stalled_after_s": runtime.settings.worker_stalled_after_s,
+    }
     return await render.page(request, runtime, who, "workers.html", context)

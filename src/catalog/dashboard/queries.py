@@ -168,3 +168,12 @@ async def minute_throughput(conn: psycopg.AsyncConnection[Any]) -> list[MinuteTh
         """
     )
     return [MinuteThroughput(**row) for row in await cur.fetchall()]
+
+
+async def running_jobs(conn: psycopg.AsyncConnection[Any]) -> dict[int, list[int]]:
+    """The ids of the jobs each worker runs now, by worker id."""
+    cur = await conn.execute(
+        "SELECT worker_id, array_agg(id ORDER BY id) FROM procrastinate_jobs"
+        " WHERE status = 'doing' AND worker_id IS NOT NULL GROUP BY 1"
+    )
+    return {worker_id: ids for worker_id, ids in await cur.fetchall()}
