@@ -202,7 +202,8 @@ async def test_with_no_live_leader_the_api_says_stopped_or_stale(
     client: httpx.AsyncClient,
 ) -> None:
     async def shown() -> dict[str, Any]:
-        (service,) = (await client.get(API)).json()
+        # The catalogue's own services are listed beside the recorder: pick it by name.
+        (service,) = [s for s in (await client.get(API)).json() if s["name"] == SERVICE]
         return dict(service)
 
     first = start(workers, database_url, tmp_path, "w1")
