@@ -16,6 +16,7 @@ import pytest
 
 from catalog.work.schedules.storage import update
 from catalog.work.schedules.timing import Change
+from tests.support.polling import wait_until
 from tests.support.processes import CatalogProcess, start_worker
 from tests.support.slots import SCHEDULE_MODULES, jobs_of_sync, slot_rows_sync
 
@@ -67,15 +68,14 @@ def pause(database_url: str) -> None:
 
 
 def wait_until_all_ran(database_url: str, timeout_s: float = 30) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout_s
-    while True:
+    def all_ran() -> list[dict[str, Any]] | None:
         slots = slot_rows_sync(database_url, SCHEDULE)
-        if slots and all(s["state"] == "succeeded" for s in slots):
-            return slots
-        if time.monotonic() > deadline:
-            states = sorted({s["state"] for s in slots})
-            raise AssertionError(f"slots not all succeeded after {timeout_s} s: {states}")
-        time.sleep(0.2)
+        return slots if slots and all(s["state"] == "succeeded" for s in slots) else None
+
+    result: list[dict[str, Any]] = wait_until(
+        all_ran, timeout_s=timeout_s, what="every slot succeeded", every_s=0.2
+    )
+    return result
 
 
 def assert_every_slot_ran_once_with_its_time(

@@ -17,6 +17,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from catalog.settings import Settings
+from tests.support.polling import wait_until
 from tests.support.processes import CatalogProcess, start_worker
 from tests.support.services import Step, create_tables, steps
 
@@ -81,16 +82,6 @@ def status(database_url: str) -> dict[str, Any] | None:
     with psycopg.connect(database_url, autocommit=True) as conn:
         cur = conn.cursor(row_factory=dict_row)
         return cur.execute("SELECT * FROM work_services WHERE name = %s", (SERVICE,)).fetchone()
-
-
-def wait_until(check: Any, *, timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not reached in {timeout_s} s")
 
 
 def leader_process(database_url: str, workers: list[CatalogProcess]) -> CatalogProcess:

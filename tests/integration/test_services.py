@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +21,7 @@ from catalog.settings import Settings
 from catalog.work.services.leadership import LOCK_APPLICATION_NAME
 from catalog.work.services.runner import ServiceRunner
 from tests.support import services as test_services
+from tests.support.polling import eventually
 from tests.support.services import create_tables, fail_next, steps
 from tests.support.settings import MakeSettings
 
@@ -80,22 +81,6 @@ async def status_row(rt: Runtime, name: str) -> dict[str, Any] | None:
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute("SELECT * FROM work_services WHERE name = %s", (name,))
         return await cur.fetchone()
-
-
-async def eventually(
-    check: Callable[[], Any], *, timeout_s: float = 10, what: str = "condition"
-) -> Any:
-    """Poll `check` (sync or async) until it returns something truthy."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached in {timeout_s} s")
-        await asyncio.sleep(0.05)
 
 
 async def service_api(client: httpx.AsyncClient, name: str) -> dict[str, Any]:

@@ -22,3 +22,21 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not reached in {timeout_s} s")
         await asyncio.sleep(0.05)
+
+
+def wait_until(
+    check: Callable[[], Any],
+    *,
+    timeout_s: float = 10,
+    what: str = "condition",
+    every_s: float = 0.05,
+) -> Any:
+    """`eventually` for synchronous tests (real processes watched from the test's thread)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached in {timeout_s} s")
+        time.sleep(every_s)

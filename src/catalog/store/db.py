@@ -29,10 +29,6 @@ def with_database(url: str, database: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, parts.fragment))
 
 
-def database_name(url: str) -> str:
-    return urlsplit(url).path.lstrip("/") or "postgres"
-
-
 def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
     return create_async_engine(
         sqlalchemy_url(url),
