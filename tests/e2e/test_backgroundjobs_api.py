@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 
 from catalog.bootstrap import Runtime
 from catalog.settings import Settings
+from tests.support.polling import eventually
 from tests.support.settings import MakeSettings
 
 
@@ -32,14 +32,14 @@ async def enqueue(client: httpx.AsyncClient, task: str, **body: Any) -> int:
 async def wait_state(
     client: httpx.AsyncClient, job_id: int, *states: str, timeout_s: float = 20
 ) -> dict[str, Any]:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
+    async def in_state() -> dict[str, Any] | None:
         body: dict[str, Any] = (await client.get(f"/api/backgroundjobs/jobs/{job_id}")).json()
-        if body["state"] in states:
-            return body
-        assert loop.time() < deadline, f"job {job_id} is {body['state']}, wanted {states}"
-        await asyncio.sleep(0.05)
+        return body if body["state"] in states else None
+
+    found: dict[str, Any] = await eventually(
+        in_state, timeout_s=timeout_s, what=f"job {job_id} in {states}"
+    )
+    return found
 
 
 async def test_job_detail_shows_runs_logs_progress_and_timing(
@@ -63,12 +63,13 @@ async def test_logs_are_readable_while_the_job_runs(
     client: httpx.AsyncClient, worker: Runtime
 ) -> None:
     job_id = await enqueue(client, "test-sleep", args={"seconds": 3, "steps": 3})
-    body = await wait_state(client, job_id, "processing")
-    for _ in range(100):
-        body = (await client.get(f"/api/backgroundjobs/jobs/{job_id}")).json()
-        if body["logs"]:
-            break
-        await asyncio.sleep(0.05)
+    await wait_state(client, job_id, "processing")
+
+    async def with_logs() -> dict[str, Any] | None:
+        body: dict[str, Any] = (await client.get(f"/api/backgroundjobs/jobs/{job_id}")).json()
+        return body if body["logs"] else None
+
+    body = await eventually(with_logs, timeout_s=5, what="a first log line")
     assert body["state"] == "processing"
     assert body["logs"][0]["message"] == "step 1 of 3"
     assert body["started_at"] is not None and body["finished_at"] is None
@@ -225,12 +226,11 @@ async def test_stats_count_states_and_throughput(
 async def test_workers_are_listed_with_heartbeats(
     client: httpx.AsyncClient, worker: Runtime
 ) -> None:
-    for _ in range(100):
-        workers = (await client.get("/api/backgroundjobs/workers")).json()
-        if workers:
-            break
-        await asyncio.sleep(0.05)
-    (listed,) = workers
+    async def listed_workers() -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = (await client.get("/api/backgroundjobs/workers")).json()
+        return found
+
+    (listed,) = await eventually(listed_workers, timeout_s=5, what="a listed worker")
     assert listed["concurrency"] == 4
     assert listed["name"].endswith(f":{listed['pid']}")
     assert listed["heartbeat_age_s"] < 30

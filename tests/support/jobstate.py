@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
 from psycopg.rows import dict_row
 
 from catalog.bootstrap import Runtime
+from tests.support.polling import eventually
 
 
 async def job_row(rt: Runtime, job_id: int) -> dict[str, Any]:
@@ -34,9 +34,9 @@ async def job_runs(rt: Runtime, job_id: int) -> list[dict[str, Any]]:
 async def wait_for_status(rt: Runtime, job_id: int, *statuses: str, timeout_s: float = 20) -> float:
     """Seconds until the job reached one of Procrastinate's `statuses`."""
     started = time.monotonic()
-    while time.monotonic() - started < timeout_s:
-        if (await job_row(rt, job_id))["status"] in statuses:
-            return time.monotonic() - started
-        await asyncio.sleep(0.05)
-    row = await job_row(rt, job_id)
-    raise AssertionError(f"job {job_id} is {row['status']} after {timeout_s} s, not {statuses}")
+
+    async def reached() -> bool:
+        return (await job_row(rt, job_id))["status"] in statuses
+
+    await eventually(reached, timeout_s=timeout_s, what=f"job {job_id} in {statuses}")
+    return time.monotonic() - started
