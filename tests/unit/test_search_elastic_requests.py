@@ -10,11 +10,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from elastic_transport import ApiResponseMeta, HttpHeaders, NodeConfig
+from elasticsearch import ApiError, BadRequestError, NotFoundError
 
 from catalog.search import elastic_requests as requests
 from catalog.search.backend import GenerationGone, SearchError, SearchUnavailable
 from catalog.search.documents import ProductDocument
-from catalog.search.elastic import ElasticsearchSearch
+from catalog.search.elastic import ElasticsearchSearch, client_errors_as_ours
 from catalog.search.query import (
     FACET_SIZE,
     MAX_LIMIT,
@@ -347,6 +349,44 @@ def test_the_swap_removes_the_alias_from_the_old_index_and_adds_it_to_the_new_at
     assert requests.alias_actions("cp", "cp-g1-a", []) == [
         {"add": {"index": "cp-g1-a", "alias": "cp"}}
     ]
+
+
+# -- the client's errors ----------------------------------------------------------------------
+
+
+def _api_error(kind: type[ApiError], status: int, error_type: str) -> ApiError:
+    meta = ApiResponseMeta(
+        status=status,
+        http_version="1.1",
+        headers=HttpHeaders(),
+        duration=0.01,
+        node=NodeConfig("http", "127.0.0.1", 9200),
+    )
+    body = {"error": {"type": error_type, "reason": error_type}, "status": status}
+    return kind(error_type, meta=meta, body=body)
+
+
+def test_a_missing_index_is_a_gone_generation_or_no_live_index() -> None:
+    missing = _api_error(NotFoundError, 404, "index_not_found_exception")
+    with pytest.raises(GenerationGone, match="g1-ab"), client_errors_as_ours("g1-ab"):
+        raise missing
+    not_built = pytest.raises(SearchUnavailable, match="not built")
+    with not_built, client_errors_as_ours(missing_is_unavailable=True):
+        raise missing
+    with pytest.raises(NotFoundError), client_errors_as_ours():
+        raise missing
+
+
+@pytest.mark.parametrize("status", [401, 403, 429, 500, 503])
+def test_a_cluster_that_cannot_answer_is_unavailable(status: int) -> None:
+    with pytest.raises(SearchUnavailable), client_errors_as_ours("g1-ab"):
+        raise _api_error(ApiError, status, "some_exception")
+
+
+def test_a_request_the_cluster_rejects_is_raised_as_it_is() -> None:
+    # A 400 is a request of ours that is wrong: retrying cannot help, so it is not "unavailable".
+    with pytest.raises(BadRequestError), client_errors_as_ours("g1-ab"):
+        raise _api_error(BadRequestError, 400, "parsing_exception")
 
 
 # -- the client, on a server that is not there ---------------------------------------------------

@@ -11,9 +11,10 @@ cannot take written documents back: `release` only forgets the generation, and w
 before it becomes searchable at that generation's next commit (a rebuild that fails drops its
 generation; the live one is kept equal to PostgreSQL by search sync, which replays the change log).
 
-Errors: a server that cannot be reached, times out, is overloaded (429) or fails (5xx) is
-`SearchUnavailable`; a generation whose index is gone is `GenerationGone`; any other refusal (a
-request of ours it rejects) is raised as the client's own error, since retrying cannot help.
+Errors: a server that cannot be reached, times out, refuses our credentials (401, 403), is
+overloaded (429) or fails (5xx) is `SearchUnavailable`; a generation whose index is gone is
+`GenerationGone`; any other refusal (a request of ours it rejects) is raised as the client's own
+error, since retrying cannot help.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class ElasticsearchSearch:
         return requests.generation_of(self.prefix, live[0]) if live else None
 
     async def _live_indices(self) -> list[str]:
-        with _unavailable_on_failure():
+        with client_errors_as_ours():
             try:
                 found = await self._client.indices.get_alias(name=self.prefix)
             except NotFoundError:
@@ -80,7 +81,7 @@ class ElasticsearchSearch:
     async def create_generation(self) -> str:
         stamp = datetime.now(UTC).strftime("%Y%m%dt%H%M%S")
         generation = f"g{stamp}-{uuid.uuid4().hex[:8]}"
-        with _unavailable_on_failure():
+        with client_errors_as_ours():
             await self._client.indices.create(
                 index=self._index(generation),
                 settings=requests.index_settings(),
@@ -96,14 +97,14 @@ class ElasticsearchSearch:
         if old_indices == [new_index]:
             return previous
         actions = requests.alias_actions(self.prefix, new_index, old_indices)
-        with _unavailable_on_failure(generation):
+        with client_errors_as_ours(generation):
             await self._client.indices.update_aliases(actions=actions)
         return previous
 
     async def drop(self, generation: str) -> None:
         if generation == await self.live_generation():
             raise ValueError(f"generation {generation!r} is live; activate another first")
-        with _unavailable_on_failure(), suppress(NotFoundError):  # dropped already: done
+        with client_errors_as_ours(), suppress(NotFoundError):  # dropped already: done
             await self._client.indices.delete(index=self._index(generation))
 
     async def generations(self) -> list[str]:
@@ -113,12 +114,12 @@ class ElasticsearchSearch:
 
     async def _indices(self) -> list[str]:
         """Every index under our prefix (an index pattern matching none is no error)."""
-        with _unavailable_on_failure():
+        with client_errors_as_ours():
             found = await self._client.indices.get_alias(index=f"{self.prefix}-*")
         return sorted(found.body)
 
     async def _require(self, generation: str) -> None:
-        with _unavailable_on_failure():
+        with client_errors_as_ours():
             exists = await self._client.indices.exists(index=self._index(generation))
         if not exists:
             raise GenerationGone(f"no search index generation {generation!r}")
@@ -145,12 +146,12 @@ class ElasticsearchSearch:
             await self._bulk(generation, requests.delete_operations(index, chunk))
 
     async def _bulk(self, generation: str, operations: list[dict[str, Any]]) -> None:
-        with _unavailable_on_failure(generation):
+        with client_errors_as_ours(generation):
             response = await self._client.bulk(operations=operations)
         requests.check_bulk(response.body, generation)
 
     async def commit(self, generation: str) -> None:
-        with _unavailable_on_failure(generation):
+        with client_errors_as_ours(generation):
             await self._client.indices.refresh(index=self._index(generation))
 
     async def release(self, generation: str) -> None:
@@ -160,16 +161,16 @@ class ElasticsearchSearch:
 
     async def count(self, generation: str | None = None) -> int:
         if generation is None:
-            with _unavailable_on_failure(missing_is_unavailable=True):
+            with client_errors_as_ours(missing_is_unavailable=True):
                 found = await self._client.count(index=self.prefix)
         else:
-            with _unavailable_on_failure(generation):
+            with client_errors_as_ours(generation):
                 found = await self._client.count(index=self._index(generation))
         return int(found["count"])
 
     async def digests(self, generation: str) -> Mapping[int, int]:
         """Read from one point in time, so that a commit meanwhile cannot skip or repeat ids."""
-        with _unavailable_on_failure(generation):
+        with client_errors_as_ours(generation):
             opened = await self._client.open_point_in_time(
                 index=self._index(generation), keep_alive=POINT_IN_TIME_KEEP_ALIVE
             )
@@ -179,7 +180,7 @@ class ElasticsearchSearch:
         try:
             while True:
                 request = requests.digest_page_request(pit_id, after, DIGEST_PAGE_SIZE)
-                with _unavailable_on_failure(generation):
+                with client_errors_as_ours(generation):
                     page = await self._client.search(**request)
                 pit_id = str(page.body.get("pit_id", pit_id))
                 hits = page["hits"]["hits"]
@@ -194,7 +195,7 @@ class ElasticsearchSearch:
                 await self._client.close_point_in_time(id=pit_id)
 
     async def search(self, query: SearchQuery) -> SearchResult:
-        with _unavailable_on_failure(missing_is_unavailable=True):
+        with client_errors_as_ours(missing_is_unavailable=True):
             response = await self._client.search(
                 index=self.prefix, **requests.search_request(query)
             )
@@ -209,7 +210,7 @@ class ElasticsearchSearch:
         try:
             indices = await self._indices()
             if indices:
-                with _unavailable_on_failure():
+                with client_errors_as_ours():
                     # By name: clusters refuse wildcard deletes (`destructive_requires_name`).
                     await self._client.indices.delete(index=indices)
         finally:
@@ -217,7 +218,7 @@ class ElasticsearchSearch:
 
 
 @contextmanager
-def _unavailable_on_failure(
+def client_errors_as_ours(
     generation: str | None = None, *, missing_is_unavailable: bool = False
 ) -> Iterator[None]:
     """The client's errors as ours: see the module docstring."""
@@ -230,9 +231,11 @@ def _unavailable_on_failure(
             raise GenerationGone(f"no search index generation {generation!r}") from error
         raise
     except ApiError as error:
-        if error.meta.status == 429 or error.meta.status >= 500:
-            problem = f"Elasticsearch cannot answer now: {error}"
-            raise SearchUnavailable(problem) from error
+        status = error.meta.status
+        if status in (401, 403):
+            raise SearchUnavailable(f"Elasticsearch refuses our credentials: {error}") from error
+        if status == 429 or status >= 500:
+            raise SearchUnavailable(f"Elasticsearch cannot answer now: {error}") from error
         raise
     except TransportError as error:
         raise SearchUnavailable(f"Elasticsearch cannot be reached: {error}") from error
