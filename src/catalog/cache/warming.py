@@ -98,7 +98,7 @@ class WarmReport:
                 "category_tree": self.category_tree,
                 "category_counts": self.category_counts,
             },
-            "duration_s": round(self.duration_s, 3),
+            "duration_s": self.duration_s,
         }
 
     def summary(self) -> str:
@@ -155,7 +155,7 @@ async def warm(
         products=written,
         category_tree=int(tree),
         category_counts=int(counts),
-        duration_s=time.monotonic() - began,
+        duration_s=round(time.monotonic() - began, 3),
     )
     await cache.backend.set(keys.sentinel, report.encode(), ttl_s=MARKER_TTL_S)
     return report
