@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     cache_timeout_s: float = Field(default=0.5, gt=0)  # per Redis call
     cache_retry_after_s: float = Field(default=5.0, ge=0)  # a failed cache is skipped this long
     cache_memory_max_entries: int = Field(default=50_000, ge=1)
+    # Cache warming: how many of the most popular products each warm preloads.
+    cache_warm_products: int = Field(default=500, ge=0, le=100_000)
 
     # Events: RabbitMQ when set (amqp://user:pass@host:5672/); unset, no relay runs.
     rabbitmq_url: str | None = None

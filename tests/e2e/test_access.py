@@ -144,6 +144,10 @@ async def test_an_operator_triggers_but_an_admin_retimes(
     base = "/api/backgroundjobs/recurring-jobs/job-retention"
     trigger = await remote_client.post(f"{base}/trigger", headers=bearer(operator))
     assert trigger.status_code == 200
+    warmup = await remote_client.post(
+        "/api/backgroundjobs/trigger-cache-warmup", headers=bearer(operator)
+    )
+    assert warmup.status_code == 202 and warmup.json()["task"] == "cache-warmup"
     assert (await remote_client.post(f"{base}/pause", headers=bearer(operator))).status_code == 403
     paused = await remote_client.post(f"{base}/pause", headers=bearer(admin))
     assert paused.status_code == 200
@@ -209,6 +213,7 @@ async def test_keys_are_stored_hashed_and_names_are_unique_among_active_keys(
      ("POST", "/api/backgroundjobs/jobs/{job_id}/retry", Role.OPERATOR),
      ("DELETE", "/api/backgroundjobs/jobs/{job_id}", Role.OPERATOR),
      ("POST", "/api/backgroundjobs/recurring-jobs/{schedule_id}/trigger", Role.OPERATOR),
+     ("POST", "/api/backgroundjobs/trigger-cache-warmup", Role.OPERATOR),
      ("POST", "/api/backgroundjobs/recurring-jobs/{schedule_id}/pause", Role.ADMIN),
      ("PUT", "/api/backgroundjobs/recurring-jobs/{schedule_id}", Role.ADMIN),
      ("GET", "/api/access/keys", Role.ADMIN)],

@@ -92,6 +92,11 @@ def test_the_original_endpoints_over_http(database_url: str, tmp_path: Path) -> 
         listed = httpx.get(f"{base}/api/reports", params={"kind": "weekly-inventory"}).json()
         assert [r["id"] for r in listed["items"]] == [report["id"]]
 
+        warmup = httpx.post(f"{base}{JOBS}/trigger-cache-warmup")
+        assert warmup.status_code == 202 and warmup.json()["task"] == "cache-warmup"
+        wait_succeeded(base, warmup.json()["job_id"])
+        assert httpx.get(f"{base}/api/categories/tree").headers["x-cache"] == "hit"
+
         for bad in ("0", "10081", "-5", "abc", "1.5", ""):
             refused = httpx.post(f"{base}{JOBS}/schedule-cleanup", params={"delayMinutes": bad})
             assert refused.status_code == 422, (bad, refused.text)
@@ -113,7 +118,7 @@ def test_the_original_endpoints_over_http(database_url: str, tmp_path: Path) -> 
             "monthly-data-cleanup",
         } <= recurring
         services = httpx.get(f"{base}{JOBS}/background-services").json()
-        assert "inventory-monitoring" in {s["name"] for s in services}
+        assert {"inventory-monitoring", "cache-warming"} <= {s["name"] for s in services}
         alerts = httpx.get(f"{base}/api/inventory/alerts", params={"level": "out"}).json()
         deadline = time.monotonic() + 30  # the monitor's first step sweeps the catalogue
         while not alerts["items"] and time.monotonic() < deadline:

@@ -1,5 +1,5 @@
-"""Cache-aside reads of the category tree and counts: cached, evicted by any writer, and
-answered from PostgreSQL when Redis is down."""
+"""Cache-aside reads of a product, the category tree and counts: cached, evicted by any writer,
+and answered from PostgreSQL when Redis is down."""
 
 from __future__ import annotations
 
@@ -73,6 +73,34 @@ async def test_tree_is_served_from_the_cache_and_a_write_evicts_it(
     await make_category(client, "Bags")
     after = await client.get("/api/categories/tree")
     assert after.headers["x-cache"] == "miss" and root_names(after) == ["Bags", "Shoes"]
+
+
+async def test_a_product_is_served_from_the_cache_and_its_writes_evict_it(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    shoes = await make_category(client, "Shoes")
+    product = await make_product(client, sku="S1", name="Boot", category_id=shoes, price="1")
+    path = f"/api/products/{product['id']}"
+
+    async def read(expected: str) -> httpx.Response:
+        response = await client.get(path)
+        assert response.status_code == 200 and response.headers["x-cache"] == expected
+        return response
+
+    first = await read("miss")
+    assert (await read("hit")).content == first.content and first.json() == product
+    assert await runtime.cache.read(runtime.cache.keys.product(product["id"])) == first.content
+    assert (await client.patch(path, json={"name": "Walking boot"})).status_code == 200
+    assert (await read("miss")).json()["name"] == "Walking boot"
+    await read("hit")
+    moved = await client.post(f"{path}/stock", json={"delta": 4, "reason": "delivery"})
+    assert moved.status_code == 200
+    assert (await read("miss")).json()["stock"] == 4
+    await read("hit")
+    assert (await client.delete(path)).status_code == 204
+    for _ in range(2):  # a 404 is never cached
+        gone = await client.get(path)
+        assert gone.status_code == 404 and "x-cache" not in gone.headers
 
 
 async def test_cached_bytes_are_what_the_uncached_route_would_send(

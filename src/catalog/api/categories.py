@@ -18,6 +18,7 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from catalog.api.cached import cached_json
 from catalog.api.deps import CacheDep, RuntimeDep, SessionDep
@@ -166,6 +167,18 @@ class CategoryCounts(BaseModel):
     items: list[CategoryCountOut] = Field(description="Every category, by id")
 
 
+async def tree_answer(conn: AsyncConnection) -> CategoryTree:
+    """`GET /api/categories/tree`'s answer (also what cache warming stores)."""
+    roots = build_tree(await category_store.list_categories(conn))
+    return CategoryTree(items=[CategoryNodeOut.of(root) for root in roots])
+
+
+async def counts_answer(conn: AsyncConnection) -> CategoryCounts:
+    """`GET /api/categories/counts`'s answer (also what cache warming stores)."""
+    found = await category_counts(conn)
+    return CategoryCounts(items=[CategoryCountOut.of(count) for count in found])
+
+
 _NOT_FOUND = (404, "No such category")
 _UNKNOWN_PARENT = (422, "Invalid input, or an unknown parent")
 
@@ -205,9 +218,7 @@ async def category_tree(runtime: RuntimeDep) -> Response:
 
     async def build() -> CategoryTree:
         async with runtime.sessions() as session:
-            conn = await session.connection()
-            roots = build_tree(await category_store.list_categories(conn))
-        return CategoryTree(items=[CategoryNodeOut.of(root) for root in roots])
+            return await tree_answer(await session.connection())
 
     cache = runtime.cache
     return await cached_json(
@@ -221,8 +232,7 @@ async def counts(runtime: RuntimeDep) -> Response:
 
     async def build() -> CategoryCounts:
         async with runtime.sessions() as session:
-            found = await category_counts(await session.connection())
-        return CategoryCounts(items=[CategoryCountOut.of(count) for count in found])
+            return await counts_answer(await session.connection())
 
     cache = runtime.cache
     return await cached_json(

@@ -10,7 +10,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from catalog.api.cached import cached_json
 from catalog.api.deps import RuntimeDep, SessionDep
 from catalog.api.pagination import (
     BAD_CURSOR,
@@ -31,6 +33,7 @@ from catalog.api.product_schemas import (
     ProductQuery,
 )
 from catalog.api.validation import documented_errors
+from catalog.cache.cache_aside import Cache
 from catalog.domain.categories import CategoryId
 from catalog.domain.products import (
     DEFAULT_ACTOR,
@@ -113,12 +116,27 @@ async def list_products(
 
 
 @router.get(
-    "/{product_id}", summary="Get a product", responses=documented_errors(PRODUCT_NOT_FOUND)
+    "/{product_id}",
+    summary="Get a product",
+    response_model=ProductOut,
+    responses=documented_errors(PRODUCT_NOT_FOUND),
 )
-async def get_product(product_id: ProductIdPath, session: SessionDep) -> ProductOut:
-    """The product, unless it does not exist or was deleted."""
-    conn = await session.connection()
-    return ProductOut.of(await product_store.get_product(conn, ProductId(product_id)))
+async def get_product(product_id: ProductIdPath, runtime: RuntimeDep) -> Response:
+    """The product, unless it does not exist or was deleted (cached)."""
+
+    async def build() -> ProductOut:
+        async with runtime.sessions() as session:
+            return await product_answer(await session.connection(), ProductId(product_id))
+
+    cache = runtime.cache
+    return await cached_json(
+        cache, cache.keys.product(product_id), ttl_s=cache.ttls.product_s, build=build
+    )
+
+
+async def product_answer(conn: AsyncConnection, product_id: ProductId) -> ProductOut:
+    """`GET /api/products/{id}`'s answer; raises ProductNotFound (a 404, never cached)."""
+    return ProductOut.of(await product_store.get_product(conn, product_id))
 
 
 @router.patch(
@@ -129,7 +147,7 @@ async def get_product(product_id: ProductIdPath, session: SessionDep) -> Product
     ),
 )
 async def update_product(
-    product_id: ProductIdPath, body: ProductPatch, session: SessionDep
+    product_id: ProductIdPath, body: ProductPatch, session: SessionDep, runtime: RuntimeDep
 ) -> ProductOut:
     """Change the fields given and bump `version`. `stock` is refused here (422): change it
     with `POST /api/products/{id}/stock`, which records a movement."""
@@ -141,6 +159,7 @@ async def update_product(
         expected_version=body.expected_version,
     )
     await session.commit()
+    await evict_product(runtime.cache, product_id)
     return ProductOut.of(product)
 
 
@@ -150,13 +169,22 @@ async def update_product(
     summary="Delete a product",
     responses=documented_errors(PRODUCT_NOT_FOUND),
 )
-async def delete_product(product_id: ProductIdPath, session: SessionDep) -> Response:
+async def delete_product(
+    product_id: ProductIdPath, session: SessionDep, runtime: RuntimeDep
+) -> Response:
     """Soft-delete the product: it disappears at once and frees its SKU; the row is purged by
     the monthly cleanup after 90 days."""
     conn = await session.connection()
     await product_store.soft_delete_product(conn, ProductId(product_id))
     await session.commit()
+    await evict_product(runtime.cache, product_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+async def evict_product(cache: Cache, product_id: int) -> None:
+    """The writer's own eviction of the product's copy, so that its next read sees the change
+    (the change-log invalidation follows in any case, for every process and every writer)."""
+    await cache.evict([cache.keys.product(product_id)])
 
 
 def _position(cursor: Cursor, sort: ProductSort) -> Position:

@@ -23,6 +23,7 @@ from catalog.api.product_schemas import (
     StockChangeIn,
     StockChangeOut,
 )
+from catalog.api.products import evict_product
 from catalog.api.validation import documented_errors
 from catalog.domain.products import DEFAULT_ACTOR, ProductId
 from catalog.store import stock as stock_store
@@ -43,6 +44,7 @@ async def change_stock(
     product_id: ProductIdPath,
     body: StockChangeIn,
     session: SessionDep,
+    runtime: RuntimeDep,
     actor: Actor = DEFAULT_ACTOR,
 ) -> StockChangeOut:
     """Add `delta` units (negative removes) or `set` the counted stock, with a `reason`; the
@@ -59,6 +61,7 @@ async def change_stock(
             conn, ProductId(product_id), stock=body.set_to, reason=body.reason, actor=actor
         )
     await session.commit()
+    await evict_product(runtime.cache, product_id)
     return StockChangeOut.of(movement)
 
 

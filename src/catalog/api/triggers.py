@@ -99,6 +99,17 @@ async def trigger_inventory_report(rt: RuntimeDep, response: Response) -> Trigge
 
 
 @router.post(
+    "/trigger-cache-warmup",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Warm the cache now (or get the warm under way)",
+)
+async def trigger_cache_warmup(rt: RuntimeDep, response: Response) -> Triggered:
+    """Starts `cache-warmup`: popular products, the category tree and counts are preloaded;
+    the `cache-warming` service's details show the last warm."""
+    return await trigger(rt, "cache-warmup", response=response)
+
+
+@router.post(
     "/schedule-cleanup",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Run the data cleanup after a delay (or get the run already waiting or running)",

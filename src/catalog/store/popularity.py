@@ -111,3 +111,18 @@ async def ranking(conn: AsyncConnection, *, limit: int = RANKING_SIZE) -> list[d
     return [
         {"id": r.id, "sku": r.sku, "name": r.name, "popularity": str(r.popularity)} for r in rows
     ]
+
+
+async def most_popular_ids(conn: AsyncConnection, *, limit: int) -> list[int]:
+    """The ids of the `limit` most popular live products, best first (ties by id).
+
+    Products never sold (popularity 0) are not popular and are left out, as in `ranking`.
+    """
+    rows = await conn.scalars(
+        text(
+            "SELECT id FROM products WHERE deleted_at IS NULL AND popularity > 0"
+            " ORDER BY popularity DESC, id LIMIT :limit"
+        ),
+        {"limit": limit},
+    )
+    return [int(product_id) for product_id in rows]

@@ -118,6 +118,16 @@ async def get_product(conn: AsyncConnection, product_id: ProductId) -> Product:
     return _product(row)
 
 
+async def get_products(conn: AsyncConnection, product_ids: Sequence[int]) -> list[Product]:
+    """The live products among `product_ids`, in one query (missing or deleted ones left out)."""
+    rows = await conn.execute(
+        sa.select(products).where(
+            products.c.id.in_(list(product_ids)), products.c.deleted_at.is_(None)
+        )
+    )
+    return [_product(row) for row in rows]
+
+
 async def update_product(
     conn: AsyncConnection,
     product_id: ProductId,
