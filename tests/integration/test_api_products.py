@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
 
 from catalog.bootstrap import Runtime
+from tests.support.catalogue import add_movement
+
+NO_DEMAND = {"daily_demand": 0.0, "days_of_cover": None, "stockout_on": None}
 
 
 async def make_category(client: httpx.AsyncClient, name: str, parent_id: int | None = None) -> int:
@@ -49,11 +53,11 @@ async def test_product_round_trip_create_read_patch_delete(client: httpx.AsyncCl
     assert created["stock_level"] == "in_stock"
     assert created["version"] == 1
     fetched = (await client.get(f"/api/products/{created['id']}")).json()
-    assert fetched == created
+    assert fetched == created | {"stock_forecast": NO_DEMAND}  # the detail adds the forecast
     assert set(fetched) == {
         "id", "sku", "name", "description", "category_id", "brand", "price", "currency",
         "stock", "status", "tags", "attributes", "stock_level", "version", "created_at",
-        "updated_at",
+        "updated_at", "stock_forecast",
     }  # fmt: skip
 
     patched = await client.patch(
@@ -71,7 +75,9 @@ async def test_product_round_trip_create_read_patch_delete(client: httpx.AsyncCl
     assert body["version"] == 2
     assert body["updated_at"] > created["updated_at"]
     assert body["stock"] == 12 and body["tags"] == ["running", "trail"]
-    assert (await client.get(f"/api/products/{created['id']}")).json() == body
+    assert (await client.get(f"/api/products/{created['id']}")).json() == body | {
+        "stock_forecast": NO_DEMAND
+    }
 
     deleted = await client.delete(f"/api/products/{created['id']}")
     assert deleted.status_code == 204
@@ -163,7 +169,9 @@ async def test_patch_refuses_stock_and_points_to_the_stock_endpoint(
     assert response.status_code == 422
     assert "/stock" in response.json()["detail"]
     assert "movement" in response.json()["detail"]
-    assert (await client.get(f"/api/products/{product['id']}")).json() == product
+    assert (await client.get(f"/api/products/{product['id']}")).json() == product | {
+        "stock_forecast": NO_DEMAND
+    }
 
 
 async def test_patch_with_stale_expected_version_is_a_conflict(
@@ -234,3 +242,32 @@ async def test_openapi_describes_the_catalogue_routes(client: httpx.AsyncClient)
         ("/api/categories/{category_id}", "delete"),
     ]:
         assert paths[path][method]["summary"], (path, method)
+
+
+async def test_product_detail_shows_its_stock_out_forecast(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    category_id = await make_category(client, "Forecast")
+    steady = await make_product(
+        client, sku="STEADY", name="Steady", price="1", stock=20, category_id=category_id
+    )
+    idle = await make_product(
+        client, sku="IDLE", name="Idle", price="1", stock=5, category_id=category_id
+    )
+    today = datetime.now(UTC).date()
+    async with runtime.engine.begin() as conn:
+        for k in range(1, 29):  # 2 units a day for the whole 28-day window, ending yesterday
+            at = datetime.combine(today - timedelta(days=k), time(12), tzinfo=UTC)
+            await add_movement(conn, steady["id"], delta=-2, at=at)
+
+    shown = (await client.get(f"/api/products/{steady['id']}")).json()["stock_forecast"]
+    assert shown == {
+        "daily_demand": 2.0,  # a steady series smooths to itself
+        "days_of_cover": 10.0,
+        "stockout_on": (today + timedelta(days=10)).isoformat(),
+    }
+    assert (await client.get(f"/api/products/{idle['id']}")).json()["stock_forecast"] == {
+        "daily_demand": 0.0,
+        "days_of_cover": None,
+        "stockout_on": None,
+    }

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from catalog.api.cached import json_bytes
 from catalog.api.categories import counts_answer, tree_answer
-from catalog.api.product_schemas import ProductOut
+from catalog.api.products import detail_of
 from catalog.store import products as product_store
 
 
@@ -22,7 +22,7 @@ class ApiAnswers:
     async def products(self, conn: AsyncConnection, product_ids: Sequence[int]) -> dict[int, bytes]:
         # One query for the batch; `product_answer` is this, one product at a time.
         found = await product_store.get_products(conn, product_ids)
-        return {product.id: json_bytes(ProductOut.of(product)) for product in found}
+        return {product.id: json_bytes(await detail_of(conn, product)) for product in found}
 
     async def category_tree(self, conn: AsyncConnection) -> bytes:
         return json_bytes(await tree_answer(conn))

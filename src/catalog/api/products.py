@@ -26,18 +26,21 @@ from catalog.api.pagination import (
 from catalog.api.product_schemas import (
     PRODUCT_NOT_FOUND,
     Actor,
+    ProductDetailOut,
     ProductIdPath,
     ProductIn,
     ProductOut,
     ProductPatch,
     ProductQuery,
 )
+from catalog.api.stock_forecast import stock_forecast_of
 from catalog.api.validation import documented_errors
 from catalog.cache.cache_aside import Cache
 from catalog.domain.categories import CategoryId
 from catalog.domain.products import (
     DEFAULT_ACTOR,
     NewProduct,
+    Product,
     ProductId,
     ProductSort,
     price_problem,
@@ -118,13 +121,14 @@ async def list_products(
 @router.get(
     "/{product_id}",
     summary="Get a product",
-    response_model=ProductOut,
+    response_model=ProductDetailOut,
     responses=documented_errors(PRODUCT_NOT_FOUND),
 )
 async def get_product(product_id: ProductIdPath, runtime: RuntimeDep) -> Response:
-    """The product, unless it does not exist or was deleted (cached)."""
+    """The product with its stock-out forecast, unless it does not exist or was deleted (cached;
+    a stock change evicts it)."""
 
-    async def build() -> ProductOut:
+    async def build() -> ProductDetailOut:
         async with runtime.sessions() as session:
             return await product_answer(await session.connection(), ProductId(product_id))
 
@@ -134,9 +138,15 @@ async def get_product(product_id: ProductIdPath, runtime: RuntimeDep) -> Respons
     )
 
 
-async def product_answer(conn: AsyncConnection, product_id: ProductId) -> ProductOut:
+async def product_answer(conn: AsyncConnection, product_id: ProductId) -> ProductDetailOut:
     """`GET /api/products/{id}`'s answer; raises ProductNotFound (a 404, never cached)."""
-    return ProductOut.of(await product_store.get_product(conn, product_id))
+    return await detail_of(conn, await product_store.get_product(conn, product_id))
+
+
+async def detail_of(conn: AsyncConnection, product: Product) -> ProductDetailOut:
+    """A product with its forecast as of today, as `GET /api/products/{id}` shows it."""
+    found = await stock_forecast_of(conn, product.id, stock=product.stock)
+    return ProductDetailOut.with_forecast(product, found)
 
 
 @router.patch(
