@@ -147,9 +147,10 @@ async def _category_labels(rt: RuntimeDep, buckets: list[FacetValue]) -> dict[st
 async def search_products(params: Annotated[SearchParams, Query()], rt: RuntimeDep) -> SearchPage:
     """Live products matching the words and every filter, with facet counts over all hits.
     Everything in the catalogue is found when `q` is empty."""
-    limit = page_size(params.page_size, rt.settings)
-    if limit > MAX_LIMIT:
-        raise InvalidInput(f"page_size must be at most {MAX_LIMIT}")
+    largest = min(rt.settings.page_size_max, MAX_LIMIT)
+    if params.page_size is not None and params.page_size > largest:
+        raise InvalidInput(f"page_size must be at most {largest}")
+    limit = min(page_size(params.page_size, rt.settings), largest)
     offset = (params.page - 1) * limit
     if offset + limit > MAX_OFFSET:
         raise InvalidInput(
