@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import cast
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -15,6 +17,8 @@ from catalog.cache.keys import CacheKeys
 from catalog.cache.memory import MemoryCache
 from catalog.cache.redis_cache import RedisCache
 from catalog.events.publisher import EventPublisher
+from catalog.search.backend import SearchBackend
+from catalog.search.tantivy_index import TantivySearch
 from catalog.settings import Settings
 from catalog.store import db
 from catalog.store.embedded import EmbeddedPostgres
@@ -87,6 +91,10 @@ class Runtime:
     def cache(self) -> Cache:
         return self.resources.cache
 
+    @property
+    def search(self) -> SearchBackend:
+        return self.resources.search
+
 
 def build_cache(settings: Settings) -> Cache:
     """Redis when `CATALOG_REDIS_URL` is set, else this process's in-process cache."""
@@ -105,6 +113,24 @@ def build_cache(settings: Settings) -> Cache:
         ),
         retry_after_s=settings.cache_retry_after_s,
     )
+
+
+def build_search(settings: Settings) -> SearchBackend:
+    """Elasticsearch when `CATALOG_ELASTICSEARCH_URL` is set, else tantivy under the data dir.
+
+    Every process on a host shares the tantivy index: the `search-sync` leader writes it and
+    each process's reader sees a commit within about a second.
+    """
+    if settings.elasticsearch_url is not None:
+        # Imported only here: processes without Elasticsearch never load its client.
+        elastic = importlib.import_module("catalog.search.elastic")
+        return cast(
+            SearchBackend,
+            elastic.ElasticsearchSearch(
+                settings.elasticsearch_url, index_prefix=settings.search_index_prefix
+            ),
+        )
+    return TantivySearch(settings.data_dir / "search" / "tantivy")
 
 
 def work_registries(settings: Settings) -> list[WorkRegistry]:
@@ -126,6 +152,7 @@ async def runtime(settings: Settings, database_url: str) -> AsyncIterator[Runtim
         settings=settings,
     )
     cache = build_cache(settings)
+    search = build_search(settings)
     events = None
     if settings.rabbitmq_url is not None:
         events = EventPublisher(settings.rabbitmq_url, exchange=settings.events_exchange)
@@ -137,12 +164,14 @@ async def runtime(settings: Settings, database_url: str) -> AsyncIterator[Runtim
             sessions=db.create_sessionmaker(engine),
             work=work,
             cache=cache,
+            search=search,
             events=events,
         )
         yield Runtime(database_url=database_url, resources=resources)
     finally:
         await work.close()
         await cache.close()
+        await search.close()
         if events is not None:
             await events.close()
         await engine.dispose()

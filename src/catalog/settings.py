@@ -95,7 +95,13 @@ class Settings(BaseSettings):
     rabbitmq_url: str | None = None
     events_exchange: str = Field(default="catalog.events", min_length=1)
 
-    @field_validator("redis_url", "rabbitmq_url")
+    # Search: Elasticsearch when set (http://host:9200), else tantivy under data_dir/search.
+    elasticsearch_url: str | None = None
+    search_index_prefix: str = Field(
+        default="catalog-products", min_length=1, pattern=r"^[a-z0-9][a-z0-9_.-]*$"
+    )
+
+    @field_validator("redis_url", "rabbitmq_url", "elasticsearch_url")
     @classmethod
     def _empty_is_unset(cls, url: str | None) -> str | None:
         return None if url == "" else url

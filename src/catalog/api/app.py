@@ -16,6 +16,7 @@ from catalog.api import (
     products,
     recurring,
     reports,
+    search,
     services,
     stock,
     triggers,
@@ -59,6 +60,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         stock.router,
         inventory.router,
         reports.router,
+        search.router,
     ):
         app.include_router(catalogue, dependencies=[Depends(access.catalogue_access)])
 

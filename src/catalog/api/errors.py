@@ -14,9 +14,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from catalog.domain.errors import Conflict, DomainError, InvalidInput, NotFound
+from catalog.search.backend import SearchUnavailable
 
 log = logging.getLogger(__name__)
 
+SEARCH_RETRY_AFTER_S = 5
 _STATUS = ((NotFound, 404), (Conflict, 409), (InvalidInput, 422))
 
 
@@ -53,6 +55,15 @@ def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _search_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("search unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(
+        {"detail": f"search is unavailable: {exc}; retry shortly"},
+        status_code=503,
+        headers={"Retry-After": str(SEARCH_RETRY_AFTER_S)},
+    )
+
+
 def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse({"detail": "internal error; see the server log"}, status_code=500)
@@ -77,6 +88,7 @@ def install(app: FastAPI) -> None:
         psycopg_pool.PoolTimeout,
     ):
         app.add_exception_handler(unavailable, _database_unavailable)
+    app.add_exception_handler(SearchUnavailable, _search_unavailable)
     app.add_exception_handler(Exception, _unexpected_error)
 
 

@@ -131,3 +131,14 @@ async def schedule_cleanup(
     running, that one is returned and nothing new is scheduled."""
     at = datetime.now(UTC) + timedelta(minutes=delay_minutes)
     return await trigger(rt, "monthly-data-cleanup", response=response, schedule_at=at)
+
+
+@router.post(
+    "/reindex",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Rebuild the search index (or get the rebuild under way)",
+)
+async def reindex(rt: RuntimeDep, response: Response) -> Triggered:
+    """Starts `search-reindex`: a fresh index generation is built from PostgreSQL and swapped in;
+    searches answer from the old one until then. Follow its progress at `job_url`."""
+    return await trigger(rt, "search-reindex", response=response)

@@ -1,4 +1,4 @@
-"""The `catalog` command: serve, api, worker, migrate, seed, jobs."""
+"""The `catalog` command: serve, api, worker, migrate, seed, reindex, jobs, keys."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from catalog import bootstrap
 from catalog.cli import jobs, keys, runner
 from catalog.domain.errors import DomainError
+from catalog.search import rebuild as rebuilding
 from catalog.settings import Settings
 from catalog.store import migrate as migrations
 from catalog.store import seed as seeding
@@ -150,6 +151,37 @@ def seed(
     typer.echo(
         f"seeded {report.products:,} products in {report.categories} categories"
         f" in {report.seconds:.1f} s ({report.rows_per_s:,.0f} rows/s, SKUs {report.sku_prefix}-*)"
+    )
+
+
+@app.command()
+def reindex(
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=100_000, help="Products read and written at a time.")
+    ] = rebuilding.BUILD_BATCH,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Rebuild the search index from PostgreSQL and swap it in (searches answer throughout)."""
+    settings = _settings(data_dir=data_dir)
+    runner.configure_logging("WARNING", settings.log_format)
+
+    async def progress(done: int, total: int) -> None:
+        share = f" ({100 * done // total}%)" if total else ""
+        typer.echo(f"indexed {done:,} of {total:,} products{share}")
+
+    async def main(url: str) -> rebuilding.RebuildReport:
+        async with bootstrap.runtime(settings, url) as rt:
+            return await rebuilding.rebuild(
+                rt.engine, rt.search, batch_size=batch_size, progress=progress
+            )
+
+    with bootstrap.database(settings) as url:
+        migrations.upgrade(url)
+        report = _run_async(main(url))
+    typer.echo(
+        f"search index generation {report.generation} is live with {report.documents:,}"
+        f" documents (replaced {report.replaced or 'nothing'});"
+        " search-sync applies the changes made meanwhile"
     )
 
 

@@ -178,7 +178,12 @@ class TantivySearch:
         found = self._writers.pop(generation, None)
         if found is not None:
             _, writer = found
-            await asyncio.to_thread(_close_writer, writer)
+            try:
+                await asyncio.to_thread(_close_writer, writer)
+            except ValueError:
+                # Another process dropped the generation under us: nothing is left to close.
+                if (self.root / generation / "meta.json").exists():
+                    raise
 
     # -- reading ----------------------------------------------------------------------------
 

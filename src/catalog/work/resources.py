@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from catalog.cache.cache_aside import Cache
 from catalog.events.publisher import EventPublisher
+from catalog.search.backend import SearchBackend
 from catalog.settings import Settings
 from catalog.work.engine import WorkEngine
 
@@ -25,4 +26,5 @@ class Resources:
     sessions: async_sessionmaker[AsyncSession]
     work: WorkEngine  # the job engine: enqueue follow-up jobs, and its connection pool
     cache: Cache  # Redis, or this process's in-process cache (catalog.cache)
+    search: SearchBackend  # Elasticsearch, or tantivy under the data directory
     events: EventPublisher | None = None  # RabbitMQ, when CATALOG_RABBITMQ_URL is set
