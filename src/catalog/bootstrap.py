@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import cast
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -123,12 +121,10 @@ def build_search(settings: Settings) -> SearchBackend:
     """
     if settings.elasticsearch_url is not None:
         # Imported only here: processes without Elasticsearch never load its client.
-        elastic = importlib.import_module("catalog.search.elastic")
-        return cast(
-            SearchBackend,
-            elastic.ElasticsearchSearch(
-                settings.elasticsearch_url, index_prefix=settings.search_index_prefix
-            ),
+        from catalog.search.elastic import ElasticsearchSearch
+
+        return ElasticsearchSearch(
+            settings.elasticsearch_url, index_prefix=settings.search_index_prefix
         )
     return TantivySearch(settings.data_dir / "search" / "tantivy")
 

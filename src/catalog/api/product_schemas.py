@@ -16,7 +16,6 @@ from pydantic import (
     model_validator,
 )
 
-from catalog.api.stock_forecast import StockForecastOut
 from catalog.api.timestamps import Timestamp
 from catalog.api.validation import no_bad_keys, refuse, storable
 from catalog.domain.categories import CategoryId
@@ -256,18 +255,6 @@ class ProductOut(BaseModel):
             created_at=product.created_at,
             updated_at=product.updated_at,
         )
-
-
-class ProductDetailOut(ProductOut):
-    """One product as `GET /api/products/{id}` shows it: with its stock-out forecast."""
-
-    stock_forecast: StockForecastOut = Field(
-        description="Demand forecast from the last 28 days' stock movements, as of today (UTC)."
-    )
-
-    @classmethod
-    def with_forecast(cls, product: Product, forecast: StockForecastOut) -> ProductDetailOut:
-        return cls(**ProductOut.of(product).model_dump(), stock_forecast=forecast)
 
 
 class ProductQuery(BaseModel):

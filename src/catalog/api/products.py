@@ -26,14 +26,13 @@ from catalog.api.pagination import (
 from catalog.api.product_schemas import (
     PRODUCT_NOT_FOUND,
     Actor,
-    ProductDetailOut,
     ProductIdPath,
     ProductIn,
     ProductOut,
     ProductPatch,
     ProductQuery,
 )
-from catalog.api.stock_forecast import stock_forecast_of
+from catalog.api.stock_forecast import ProductDetailOut, stock_forecast_of
 from catalog.api.validation import documented_errors
 from catalog.cache.cache_aside import Cache
 from catalog.domain.categories import CategoryId

@@ -1,4 +1,4 @@
-"""A product's stock-out forecast as the product API shows it (see catalog.store.forecast)."""
+"""A product's stock-out forecast as `GET /api/products/{id}` shows it (catalog.store.forecast)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from catalog.api.product_schemas import ProductOut
+from catalog.domain.products import Product
 from catalog.store import forecast
 
 
@@ -30,3 +32,15 @@ async def stock_forecast_of(
         days_of_cover=None if found.days_of_cover is None else round(found.days_of_cover, 2),
         stockout_on=found.stockout_on,
     )
+
+
+class ProductDetailOut(ProductOut):
+    """One product as `GET /api/products/{id}` shows it: with its stock-out forecast."""
+
+    stock_forecast: StockForecastOut = Field(
+        description="Demand forecast from the last 28 days' stock movements, as of today (UTC)."
+    )
+
+    @classmethod
+    def with_forecast(cls, product: Product, forecast: StockForecastOut) -> ProductDetailOut:
+        return cls(**ProductOut.of(product).model_dump(), stock_forecast=forecast)
