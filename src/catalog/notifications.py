@@ -58,10 +58,9 @@ class AlertMessage:
 
 
 def log_alert(alert: Alert) -> None:
-    """The structured log line every raised alert gets: one JSON object."""
+    """The structured log line every raised alert gets: its fields under `alert`."""
     fields = {
-        "event": "inventory.alert",
-        "alert_id": alert.id,
+        "id": alert.id,
         "kind": alert.kind,
         "product_id": alert.product_id,
         "level": str(alert.level),
@@ -69,7 +68,13 @@ def log_alert(alert: Alert) -> None:
         "stock": alert.stock,
         "stockout_on": alert.stockout_on.isoformat() if alert.stockout_on else None,
     }
-    log.warning(json.dumps(fields, separators=(",", ":")))
+    log.warning(
+        "inventory alert: product %s is %s (stock %s)",
+        alert.product_id,
+        "predicted to run out" if alert.kind == "forecast" else fields["level"],
+        alert.stock,
+        extra={"alert": fields},
+    )
 
 
 async def post_webhook(url: str, message: AlertMessage) -> int:

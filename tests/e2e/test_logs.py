@@ -50,6 +50,16 @@ def test_off_a_terminal_lines_are_json_with_bound_context(captured: io.StringIO)
     assert line["request_id"] == "r-1" and "timestamp" in line
 
 
+def test_an_alert_line_carries_its_fields_as_json_not_as_text(captured: io.StringIO) -> None:
+    logging.getLogger("catalog.test").warning(
+        "inventory alert", extra={"alert": {"product_id": 7, "level": "out"}, "other": "x"}
+    )
+    (line,) = lines(captured)
+    assert line["event"] == "inventory alert" and line["level"] == "warning"
+    assert line["alert"] == {"product_id": 7, "level": "out"}
+    assert "other" not in line  # only our own extra keys become fields
+
+
 def test_on_a_terminal_lines_are_readable() -> None:
     class Terminal(io.StringIO):
         def isatty(self) -> bool:

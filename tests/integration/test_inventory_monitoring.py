@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -187,10 +186,9 @@ async def test_every_raised_alert_is_one_structured_log_line(
         await inventory_monitor.sweep(
             runtime.engine, thresholds=DEFAULT, on_raised=announce, batch_size=10
         )
-    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name.endswith("alerts")]
-    assert [{k: v for k, v in line.items() if k != "alert_id"} for line in lines] == [
+    lines = [r.alert for r in caplog.records if r.name.endswith("alerts")]  # type: ignore[attr-defined]
+    assert [{k: v for k, v in line.items() if k != "id"} for line in lines] == [
         {
-            "event": "inventory.alert",
             "kind": "level",
             "product_id": product,
             "level": "critical",

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LogFormat = Literal["auto", "json", "console"]
 REQUEST_ID_HEADER = "x-request-id"
+EXTRA_FIELDS = ("alert",)  # `extra` keys rendered as fields of the line (catalog.notifications)
 # A caller's request id is kept when it is short and plain; anything else gets a fresh one.
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -46,7 +47,9 @@ def configure(level: str, fmt: LogFormat = "auto") -> None:
         else structlog.dev.ConsoleRenderer(colors=False)
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=_shared_processors(),
+        # A `logging` call's structured fields travel in `extra`: only these keys are ours
+        # (libraries put other things there, such as uvicorn's `color_message`).
+        foreign_pre_chain=[*_shared_processors(), structlog.stdlib.ExtraAdder(allow=EXTRA_FIELDS)],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
