@@ -184,7 +184,7 @@ async def test_jobs_are_listed_by_keyset_pages_and_filters(
         ("get", "/api/backgroundjobs/jobs/0", None, 422),
         ("get", "/api/backgroundjobs/jobs/abc", None, 422),
         ("get", "/api/backgroundjobs/jobs?state=running", None, 422),
-        ("get", "/api/backgroundjobs/jobs?cursor=zzz", None, 400),
+        ("get", "/api/backgroundjobs/jobs?cursor=zzz", None, 422),
         ("get", "/api/backgroundjobs/jobs?limit=100000", None, 422),
         ("post", "/api/backgroundjobs/jobs", {"task": "no-such-job"}, 404),
         ("post", "/api/backgroundjobs/jobs", {"task": "test-noop", "bogus": 1}, 422),

@@ -281,8 +281,8 @@ CASES = [
             ("category_id", "0", 422),
             ("category_id", "abc", 422),
             ("category_id", "424242", 422),
-            ("cursor", "garbage!", 400),
-            ("cursor", "e30", 400),
+            ("cursor", "garbage!", 422),
+            ("cursor", "e30", 422),
             ("surprise", "1", 422),
         )
     ),
@@ -290,7 +290,7 @@ CASES = [
         "movements cursor",
         "GET",
         "/api/products/{product}/stock-movements",
-        400,
+        422,
         params={"cursor": "x"},
     ),
     Case(

@@ -212,7 +212,7 @@ async def test_movements_are_listed_newest_first_in_pages(client: httpx.AsyncCli
             break
     assert seen == [7, 6, 5, 4, 3, 2, 1]
     bad = await client.get(f"/api/products/{product}/stock-movements", params={"cursor": "zz"})
-    assert bad.status_code == 400
+    assert bad.status_code == 422
 
 
 async def test_forty_concurrent_removals_from_twenty_five_leave_zero(

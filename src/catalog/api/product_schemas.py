@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from catalog.api.pagination import CURSOR_MAX_CHARS, CURSOR_PATTERN
 from catalog.api.timestamps import Timestamp
 from catalog.api.validation import no_bad_keys, refuse, storable
 from catalog.domain.categories import CategoryId
@@ -284,7 +285,13 @@ class ProductQuery(BaseModel):
         description="A leading '-' means descending; ties break on id. name sorts "
         "case-insensitively, by code point",
     )
-    cursor: str | None = Field(default=None, description="next_cursor of the previous page")
+    cursor: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=CURSOR_MAX_CHARS,
+        pattern=CURSOR_PATTERN,
+        description="next_cursor of the previous page, passed back as it was given",
+    )
     limit: int | None = Field(
         default=None, ge=1, description="Page size; defaults and maximum are configured"
     )

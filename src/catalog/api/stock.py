@@ -10,6 +10,7 @@ from catalog.api.deps import RuntimeDep, SessionDep
 from catalog.api.pagination import (
     BAD_CURSOR,
     Cursor,
+    CursorQuery,
     Page,
     decode_cursor,
     encode_cursor,
@@ -71,7 +72,7 @@ async def list_stock_movements(
     product_id: ProductIdPath,
     runtime: RuntimeDep,
     session: SessionDep,
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    cursor: Annotated[str | None, CursorQuery] = None,
     limit: Annotated[int | None, Query(ge=1, description="Page size")] = None,
 ) -> Page[MovementOut]:
     """The product's stock movements, newest first, one page at a time."""
