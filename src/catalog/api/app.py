@@ -13,6 +13,7 @@ from catalog.api import (
     inventory,
     keys,
     meta,
+    openapi,
     products,
     recurring,
     reports,
@@ -36,6 +37,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.runtime = runtime
+    openapi.install(app)
     errors.install(app)
     access.install(app)
     app.add_middleware(errors.BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)

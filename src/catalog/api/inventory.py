@@ -17,6 +17,7 @@ from catalog.api.pagination import (
     Page,
     decode_cursor,
     encode_cursor,
+    page_size,
 )
 from catalog.api.timestamps import Timestamp
 from catalog.api.validation import documented_errors
@@ -68,7 +69,7 @@ async def list_alerts(
     """One alert per change of a product's stock level into low, critical or out of stock; it is
     resolved when the level changes again. Pass `next_cursor` back as `cursor` for more."""
     settings = rt.settings
-    size = min(limit or settings.page_size_default, settings.page_size_max)
+    size = page_size(limit, settings)
     before = decode_cursor(cursor, sort=ALERT_SORT).last_id if cursor is not None else None
     where = alerts.AlertFilter(
         open=None if state is None else state is AlertState.OPEN,

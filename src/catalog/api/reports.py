@@ -24,6 +24,7 @@ from catalog.api.pagination import (
     Page,
     decode_cursor,
     encode_cursor,
+    page_size,
 )
 from catalog.api.timestamps import Timestamp
 from catalog.api.validation import documented_errors
@@ -75,7 +76,7 @@ async def list_reports(
     limit: Annotated[int | None, Query(ge=1)] = None,
 ) -> Page[ReportSummaryOut]:
     """Reports without their bodies; pass `next_cursor` back as `cursor` for more."""
-    size = min(limit or rt.settings.page_size_default, rt.settings.page_size_max)
+    size = page_size(limit, rt.settings)
     before = decode_cursor(cursor, sort=REPORT_SORT).last_id if cursor is not None else None
     async with rt.engine.connect() as conn:
         found = await reports.list_reports(conn, kind=kind, before_id=before, limit=size + 1)

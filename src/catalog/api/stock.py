@@ -19,11 +19,9 @@ from catalog.api.pagination import (
 from catalog.api.product_schemas import (
     PRODUCT_NOT_FOUND,
     Actor,
-    MovementOut,
     ProductIdPath,
-    StockChangeIn,
-    StockChangeOut,
 )
+from catalog.api.stock_schemas import MovementOut, StockChangeIn, StockChangeOut
 from catalog.api.validation import documented_errors
 from catalog.domain.products import DEFAULT_ACTOR, ProductId
 from catalog.store import stock as stock_store
