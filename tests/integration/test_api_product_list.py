@@ -99,11 +99,11 @@ async def test_category_filter_includes_every_subcategory(catalogue: Catalogue) 
     assert await catalogue.keys(category_id=c["B"]) == {"p4"}
 
 
-async def test_category_filter_of_unknown_category_is_invalid(
+async def test_category_filter_of_unknown_category_is_not_found(
     client: httpx.AsyncClient, catalogue: Catalogue
 ) -> None:
     response = await client.get("/api/products", params={"category_id": 987654})
-    assert response.status_code == 422
+    assert response.status_code == 404
     assert response.json()["detail"] == "category 987654 does not exist"
 
 
