@@ -125,6 +125,24 @@ async def test_odd_integers_in_a_query_get_a_clear_4xx(
 
 
 @pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"task": "job-retention", "task": "job-retention"}',
+        b'{"task": "job-retention", "args": {"a": 1, "a": 2}}',
+        b'{"task": "job-retention", "delay_s": 5, "delay_s": 6}',
+    ],
+)
+async def test_a_key_given_twice_is_refused_with_422(client: httpx.AsyncClient, raw: bytes) -> None:
+    response = await client.post(
+        "/api/backgroundjobs/jobs", content=raw, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert "appears twice" in response.json()["detail"]
+    listed = (await client.get("/api/backgroundjobs/jobs")).json()
+    assert listed["items"] == []  # nothing was enqueued
+
+
+@pytest.mark.parametrize(
     ("raw", "status"),
     [
         (b"", 422),
@@ -133,7 +151,7 @@ async def test_odd_integers_in_a_query_get_a_clear_4xx(
         (b"[]", 422),
         (b'"a string"', 422),
         (b'{"task": 5}', 422),
-        (b'{"task": "job-retention", "task": "job-retention", "delay_s": "soon"}', 422),
+        (b'{"task": "job-retention", "delay_s": "soon"}', 422),
         (b'{"task": "job-retention", "delay_s": 5, "run_at": "2030-01-01T00:00:00Z"}', 422),
         (b'{"task": "job-retention", "run_at": null}', 422),  # was a 500 on the way here
         (b'{"task": "job-retention", "delay_s": null}', 422),

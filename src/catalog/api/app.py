@@ -11,6 +11,7 @@ from catalog.api import (
     categories,
     errors,
     inventory,
+    json_body,
     keys,
     meta,
     openapi,
@@ -40,6 +41,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     openapi.install(app)
     errors.install(app)
     access.install(app)
+    app.add_middleware(json_body.RefuseDuplicateKeys)  # inside the size limit
     app.add_middleware(errors.BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)
     app.state.http_metrics = HttpMetrics()
     app.add_middleware(HttpMetricsMiddleware, metrics=app.state.http_metrics)
