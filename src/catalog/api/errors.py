@@ -107,6 +107,7 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         for name, value in scope.get("headers", ()):
+            # bytes.isdigit() is ASCII-only (unlike str.isdigit(), which takes "²").
             if name == b"content-length" and (not value.isdigit() or int(value) > self.max_bytes):
                 await self._refuse(send)
                 return
