@@ -109,7 +109,7 @@ CASES = [
     Case("category as string", "POST", "/api/products", 422, _product(category_id="1")),
     Case("category as float", "POST", "/api/products", 422, _product(category_id=1.5)),
     Case("stock as string", "POST", "/api/products", 422, _product(stock="5")),
-    Case("stock as float", "POST", "/api/products", 422, _product(stock=5.0)),
+    Case("stock as fraction", "POST", "/api/products", 422, _product(stock=5.5)),
     Case("unknown status", "POST", "/api/products", 422, _product(status="sold")),
     Case("missing price", "POST", "/api/products", 422, {"sku": "A", "name": "A"}),
     Case("unknown field", "POST", "/api/products", 422, _product(colour="red")),
@@ -156,7 +156,7 @@ CASES = [
     Case("lowercase currency", "POST", "/api/products", 422, _product(currency="usd")),
     Case("short currency", "POST", "/api/products", 422, _product(currency="US")),
     Case("long currency", "POST", "/api/products", 422, _product(currency="USDX")),
-    Case("unknown category", "POST", "/api/products", 422, _product(category_id=999_999)),
+    Case("unknown category", "POST", "/api/products", 404, _product(category_id=999_999)),
     Case("category zero", "POST", "/api/products", 422, _product(category_id=0)),
     Case("category past int64", "POST", "/api/products", 422, _product(category_id=2**63)),
     Case("duplicate sku", "POST", "/api/products", 409, _product(sku="TAKEN")),
@@ -243,7 +243,7 @@ CASES = [
     Case("patch unknown field", "PATCH", "/api/products/{product}", 422, {"id": 5}),
     Case("patch version field", "PATCH", "/api/products/{product}", 422, {"version": 5}),
     Case("patch NUL", "PATCH", "/api/products/{product}", 422, {"attributes": {"a": "\u0000"}}),
-    Case("patch unknown category", "PATCH", "/api/products/{product}", 422, {"category_id": 99}),
+    Case("patch unknown category", "PATCH", "/api/products/{product}", 404, {"category_id": 99}),
     Case("patch missing product", "PATCH", "/api/products/99999", 404, {"name": "x"}),
     # -- ids in paths
     *(
@@ -255,7 +255,7 @@ CASES = [
     Case("movements of id abc", "GET", "/api/products/abc/stock-movements", 422),
     Case("category id 0", "GET", "/api/categories/0", 422),
     Case("category id huge", "DELETE", f"/api/categories/{2**64}", 422),
-    Case("category id word", "PATCH", "/api/categories/tree", 422, {"name": "x"}),
+    Case("category id word", "PATCH", "/api/categories/tree", 405, {"name": "x"}),
     # -- list parameters
     *(
         Case(f"list {key}={value!r}", "GET", "/api/products", status, params={key: value})
@@ -280,9 +280,9 @@ CASES = [
             ("available", "maybe", 422),
             ("category_id", "0", 422),
             ("category_id", "abc", 422),
-            ("category_id", "424242", 422),
-            ("cursor", "garbage!", 400),
-            ("cursor", "e30", 400),
+            ("category_id", "424242", 404),
+            ("cursor", "garbage!", 422),
+            ("cursor", "e30", 422),
             ("surprise", "1", 422),
         )
     ),
@@ -290,7 +290,7 @@ CASES = [
         "movements cursor",
         "GET",
         "/api/products/{product}/stock-movements",
-        400,
+        422,
         params={"cursor": "x"},
     ),
     Case(
@@ -350,7 +350,7 @@ CASES = [
     Case("category parent string", "POST", "/api/categories", 422, {"name": "X", "parent_id": "1"}),
     Case("category parent zero", "POST", "/api/categories", 422, {"name": "X", "parent_id": 0}),
     Case(
-        "category parent unknown", "POST", "/api/categories", 422, {"name": "X", "parent_id": 999}
+        "category parent unknown", "POST", "/api/categories", 404, {"name": "X", "parent_id": 999}
     ),
     Case("category extra field", "POST", "/api/categories", 422, {"name": "X", "slug": "x"}),
     Case("category duplicate", "POST", "/api/categories", 409, {"name": "SHOES"}),

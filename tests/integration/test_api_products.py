@@ -147,16 +147,16 @@ async def test_duplicate_sku_among_live_products_is_a_conflict(
     await make_product(client, sku="DUP", name="B", category_id=category, price=1)
 
 
-async def test_unknown_category_is_invalid_input(client: httpx.AsyncClient) -> None:
+async def test_unknown_category_is_not_found(client: httpx.AsyncClient) -> None:
     response = await client.post(
         "/api/products", json={"sku": "X", "name": "X", "category_id": 999, "price": 1}
     )
-    assert response.status_code == 422
+    assert response.status_code == 404
     assert response.json()["detail"] == "category 999 does not exist"
     category = await make_category(client, "Misc")
     product = await make_product(client, sku="X", name="X", category_id=category, price=1)
     patch = await client.patch(f"/api/products/{product['id']}", json={"category_id": 999})
-    assert patch.status_code == 422
+    assert patch.status_code == 404
     assert patch.json()["detail"] == "category 999 does not exist"
 
 
@@ -271,3 +271,29 @@ async def test_product_detail_shows_its_stock_out_forecast(
         "days_of_cover": None,
         "stockout_on": None,
     }
+
+
+async def test_what_the_openapi_fuzz_test_found_in_product_bodies(
+    client: httpx.AsyncClient,
+) -> None:
+    category = await make_category(client, "Fuzz")
+    product = await make_product(
+        client, sku="FUZZ-1", name="Fuzzed", category_id=category, price="5.00"
+    )
+    url = f"/api/products/{product['id']}"
+    # Fields that cannot be null say so in the schema and refuse an explicit null.
+    for name in ("status", "name", "price", "tags"):
+        response = await client.patch(url, json={name: None})
+        assert response.status_code == 422 and f"{name} cannot be null" in response.text
+    assert (await client.patch(url, json={"brand": None})).status_code == 200  # clears it
+    # expected_version past 2**53 - 1 cannot be read exactly from JSON: refused by its bound.
+    big = await client.patch(url, json={"name": "n", "expected_version": 2**63 + 192})
+    assert big.status_code == 422 and "expected_version" in big.json()["detail"]
+    # The currency pattern is in the schema.
+    document = (await client.get("/openapi.json")).json()
+    currency = document["components"]["schemas"]["ProductIn"]["properties"]["currency"]
+    assert currency["pattern"] == "^[A-Z]{3}$"
+    assert (await client.patch(url, json={"currency": "³"})).status_code == 422
+    # A price as a JSON number with cents is taken; a negative one is refused.
+    assert (await client.patch(url, json={"price": 19.99})).json()["price"] == "19.99"
+    assert (await client.patch(url, json={"price": -1})).status_code == 422

@@ -212,7 +212,7 @@ async def test_movements_are_listed_newest_first_in_pages(client: httpx.AsyncCli
             break
     assert seen == [7, 6, 5, 4, 3, 2, 1]
     bad = await client.get(f"/api/products/{product}/stock-movements", params={"cursor": "zz"})
-    assert bad.status_code == 400
+    assert bad.status_code == 422
 
 
 async def test_forty_concurrent_removals_from_twenty_five_leave_zero(
@@ -255,3 +255,24 @@ async def test_concurrent_sets_and_deltas_keep_a_consistent_ledger(
         assert current.stock_after == current.stock_before + current.delta
     assert ledger[-1].stock_after == await stock_of(client, product)
     assert len(ledger) == 1 + sum(r.status_code == 200 for r in responses)
+
+
+async def test_what_the_openapi_fuzz_test_found_in_stock_changes(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+    schema = document["components"]["schemas"]["StockChangeIn"]
+    assert schema["oneOf"] == [{"required": ["delta"]}, {"required": ["set"]}]
+    assert schema["properties"]["delta"]["not"] == {"const": 0}
+    category = (await client.post("/api/categories", json={"name": "Stock fuzz"})).json()["id"]
+    created = await client.post(
+        "/api/products", json={"sku": "SF-1", "name": "S", "category_id": category, "price": "1"}
+    )
+    url = f"/api/products/{created.json()['id']}/stock"
+    both = await client.post(url, json={"delta": 1, "set": 3, "reason": "r"})
+    assert both.status_code == 422 and "exactly one" in both.json()["detail"]
+    nulled = await client.post(url, json={"delta": None, "set": 3, "reason": "r"})
+    assert nulled.status_code == 422 and "delta cannot be null" in nulled.json()["detail"]
+    whole = await client.post(url, json={"set": 38698.0, "reason": "counted"})
+    assert whole.status_code == 200, whole.text  # 38698.0 is an integer to JSON Schema
+    assert whole.json()["stock_after"] == 38698
+    assert (await client.post(url, json={"set": 1.5, "reason": "r"})).status_code == 422
+    assert (await client.post(url, json={"set": "5", "reason": "r"})).status_code == 422

@@ -166,7 +166,7 @@ async def test_the_alerts_api_filters_and_pages(
     assert await products(level="out") == [ids[3], ids[0]]
     assert await products(level="out", state="open") == [ids[0]]
     bad = await client.get("/api/inventory/alerts", params={"cursor": "nonsense!"})
-    assert bad.status_code == 400 and "cursor" in bad.json()["detail"]
+    assert bad.status_code == 422 and "cursor" in bad.json()["detail"]
     assert (await client.get("/api/inventory/alerts", params={"level": "meh"})).status_code == 422
 
 

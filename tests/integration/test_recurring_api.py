@@ -235,3 +235,21 @@ async def test_the_api_is_documented_in_openapi(client: httpx.AsyncClient) -> No
     schema = spec["components"]["schemas"]["RecurringJob"]["properties"]
     assert set(schema) >= CLIENT_FIELDS
     assert schema["next_run"]["anyOf"][0] == {"type": "string", "format": "date-time"}
+
+
+async def test_an_update_must_change_something_and_nulls_are_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    """What the OpenAPI fuzz test found: `{}` and nulls were schema-valid, then refused."""
+    listed = (await client.get("/api/backgroundjobs/recurring-jobs")).json()
+    url = f"/api/backgroundjobs/recurring-jobs/{listed[0]['id']}"
+    document = (await client.get("/openapi.json")).json()
+    schema = document["components"]["schemas"]["RecurringJobUpdate"]
+    assert schema["minProperties"] == 1
+    assert schema["properties"]["cron"]["type"] == "string"  # not nullable
+    empty = await client.put(url, json={})
+    assert empty.status_code == 422 and "nothing to change" in empty.json()["detail"]
+    nulled = await client.put(url, json={"cron": None})
+    assert nulled.status_code == 422 and "cron cannot be null" in nulled.json()["detail"]
+    responses = document["paths"]["/api/backgroundjobs/recurring-jobs/{schedule_id}/trigger"]
+    assert {"404", "409"} <= set(responses["post"]["responses"])

@@ -83,5 +83,5 @@ def test_cursor_of_another_sort_is_refused_with_a_hint() -> None:
     )
 
 
-def test_invalid_cursor_maps_to_400() -> None:
-    assert status_of(InvalidCursor("x")) == 400
+def test_invalid_cursor_maps_to_422() -> None:
+    assert status_of(InvalidCursor("x")) == 422

@@ -25,6 +25,7 @@ from enum import StrEnum
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from catalog.api.openapi import guards_access
 from catalog.bootstrap import Runtime
 from catalog.store import access_keys
 
@@ -153,12 +154,14 @@ def _route_path(request: Request) -> str:
     return str(getattr(route, "path", request.url.path))
 
 
+@guards_access
 async def management_access(request: Request) -> Principal:
     """Dependency of the management API routers."""
     needed = management_role(request.method, _route_path(request))
     return await authorize(_runtime(request), request, needed)
 
 
+@guards_access
 async def catalogue_access(request: Request) -> Principal | None:
     """Dependency of the catalogue routers: reads public unless configured, writes operator."""
     runtime = _runtime(request)
@@ -175,7 +178,7 @@ def requires(needed: Role) -> Callable[[Request], Awaitable[Principal]]:
     async def dependency(request: Request) -> Principal:
         return await authorize(_runtime(request), request, needed)
 
-    return dependency
+    return guards_access(dependency)
 
 
 def _denied(request: Request, exc: Exception) -> JSONResponse:

@@ -11,8 +11,10 @@ from catalog.api import (
     categories,
     errors,
     inventory,
+    json_body,
     keys,
     meta,
+    openapi,
     products,
     recurring,
     reports,
@@ -37,8 +39,10 @@ def create_app(runtime: Runtime) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.runtime = runtime
+    openapi.install(app)
     errors.install(app)
     access.install(app)
+    app.add_middleware(json_body.RefuseDuplicateKeys)  # inside the size limit
     app.add_middleware(errors.BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)
     app.state.http_metrics = HttpMetrics()
     app.add_middleware(HttpMetricsMiddleware, metrics=app.state.http_metrics)

@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Path, Query, status
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from catalog.api.deps import RuntimeDep
+from catalog.api.pagination import BAD_CURSOR, Cursor, CursorQuery, decode_cursor, encode_cursor
 from catalog.api.timestamps import Timestamp
+from catalog.api.validation import documented_errors, refuse_nulls, without_null
 from catalog.bootstrap import Runtime
+from catalog.domain.errors import InvalidInput
 from catalog.work import control, monitor
 from catalog.work.monitor import JobState
 
@@ -18,13 +21,18 @@ router = APIRouter(prefix="/api/backgroundjobs", tags=["background jobs"])
 
 JobId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The job's id.")]
 MAX_PAGE = 200
+_NO_JOB = (404, "No such job")
+JOB_SORT = "-id"  # newest first; the only order, named in the cursor
 
 
 class JobOut(BaseModel):
+    """A job. A deleted job stays readable, in state `deleted`, until retention prunes it: a GET
+    after a DELETE answers 200 with that state, not 404."""
+
     id: int
     task: str
     queue: str
-    state: JobState
+    state: JobState = Field(description="`deleted` until retention prunes a deleted job.")
     args: dict[str, Any]
     attempts: int
     priority: int
@@ -80,13 +88,25 @@ class JobPageOut(BaseModel):
 
 
 class EnqueueIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A job to run now, after `delay_s`, or at `run_at` (not both)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=without_null("priority", **{"not": {"required": ["delay_s", "run_at"]}}),
+    )
 
     task: str = Field(min_length=1, max_length=128)
     args: dict[str, Any] = Field(default_factory=dict)
     delay_s: float | None = Field(default=None, ge=0, le=366 * 86400)
-    run_at: datetime | None = None
+    run_at: AwareDatetime | None = Field(
+        default=None, description="With a time zone offset, e.g. 2026-01-01T08:00:00Z."
+    )
     priority: int | None = Field(default=None, ge=-1000, le=1000)
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> EnqueueIn:
+        refuse_nulls(self, "priority")
+        return self
 
 
 class EnqueueOut(BaseModel):
@@ -131,29 +151,28 @@ def _job_out(job: monitor.Job) -> JobOut:
     return JobOut.model_validate(job, from_attributes=True)
 
 
-def _decode_cursor(cursor: str | None) -> int | None:
-    if cursor is None:
-        return None
-    if not cursor.isdigit() or not 0 < int(cursor) < 2**63:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"malformed cursor {cursor[:40]!r}")
-    return int(cursor)
-
-
-@router.get("/jobs", summary="List jobs, newest first", response_model=JobPageOut)
+@router.get(
+    "/jobs",
+    summary="List jobs, newest first",
+    response_model=JobPageOut,
+    responses=documented_errors(BAD_CURSOR),
+)
 async def list_jobs(
     rt: RuntimeDep,
     state: JobState | None = None,
     task: Annotated[str | None, Query(max_length=128)] = None,
     queue: Annotated[str | None, Query(max_length=128)] = None,
-    cursor: Annotated[str | None, Query(max_length=40, description="next_cursor of a page")] = None,
+    cursor: Annotated[str | None, CursorQuery] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> JobPageOut:
-    before = _decode_cursor(cursor)
+    before = decode_cursor(cursor, sort=JOB_SORT).last_id if cursor is not None else None
     async with rt.work.pool.connection() as conn:
         page = await monitor.list_jobs(
             conn, state=state, task=task, queue=queue, before_id=before, limit=limit
         )
-    next_cursor = str(page.next_before_id) if page.next_before_id else None
+    next_cursor = None
+    if page.next_before_id:
+        next_cursor = encode_cursor(Cursor(sort=JOB_SORT, value=None, last_id=page.next_before_id))
     return JobPageOut(items=[_job_out(job) for job in page.items], next_cursor=next_cursor)
 
 
@@ -162,15 +181,14 @@ async def list_jobs(
     summary="Enqueue a job now, after a delay, or at a time",
     status_code=status.HTTP_201_CREATED,
     response_model=EnqueueOut,
+    responses=documented_errors((404, "No job of that name is declared")),
 )
 async def enqueue_job(rt: RuntimeDep, body: EnqueueIn) -> EnqueueOut:
     run_at = body.run_at
     if body.delay_s is not None and run_at is not None:
-        raise HTTPException(422, "give delay_s or run_at, not both")
+        raise InvalidInput("give delay_s or run_at, not both")
     if body.delay_s is not None:
         run_at = datetime.now(UTC) + timedelta(seconds=body.delay_s)
-    if run_at is not None and run_at.utcoffset() is None:
-        raise HTTPException(422, "run_at needs a time zone offset, e.g. 2026-01-01T08:00:00Z")
     result = await rt.work.enqueue(
         body.task, kwargs=body.args, schedule_at=run_at, priority=body.priority
     )
@@ -179,7 +197,11 @@ async def enqueue_job(rt: RuntimeDep, body: EnqueueIn) -> EnqueueOut:
     )
 
 
-@router.get("/jobs/{job_id}", summary="A job with its journal and logs")
+@router.get(
+    "/jobs/{job_id}",
+    summary="A job with its journal and logs",
+    responses=documented_errors(_NO_JOB),
+)
 async def get_job(rt: RuntimeDep, job_id: JobId) -> JobDetailOut:
     async with rt.work.pool.connection() as conn:
         detail = await monitor.get_job_detail(conn, job_id)
@@ -195,19 +217,31 @@ async def get_job(rt: RuntimeDep, job_id: JobId) -> JobDetailOut:
     )
 
 
-@router.post("/jobs/{job_id}/retry", summary="Run a finished job again")
+@router.post(
+    "/jobs/{job_id}/retry",
+    summary="Run a finished job again",
+    responses=documented_errors(_NO_JOB, (409, "The job is waiting or running")),
+)
 async def retry_job(rt: RuntimeDep, job_id: JobId) -> JobOut:
     async with rt.work.pool.connection() as conn, conn.transaction():
         return _job_out(await control.retry(conn, job_id))
 
 
-@router.post("/jobs/{job_id}/cancel", summary="Cancel a waiting job or stop a running one")
+@router.post(
+    "/jobs/{job_id}/cancel",
+    summary="Cancel a waiting job or stop a running one",
+    responses=documented_errors(_NO_JOB, (409, "The job has finished already")),
+)
 async def cancel_job(rt: RuntimeDep, job_id: JobId) -> JobOut:
     async with rt.work.pool.connection() as conn, conn.transaction():
         return _job_out(await control.cancel(conn, job_id))
 
 
-@router.delete("/jobs/{job_id}", summary="Delete a job (kept, marked deleted, until pruned)")
+@router.delete(
+    "/jobs/{job_id}",
+    summary="Delete a job (kept, marked deleted, until pruned)",
+    responses=documented_errors(_NO_JOB),
+)
 async def delete_job(rt: RuntimeDep, job_id: JobId) -> JobOut:
     async with rt.work.pool.connection() as conn, conn.transaction():
         return _job_out(await control.delete(conn, job_id))

@@ -23,7 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from catalog.api.cached import cached_json
 from catalog.api.deps import CacheDep, RuntimeDep, SessionDep
 from catalog.api.timestamps import Timestamp
-from catalog.api.validation import documented_errors, no_bad_keys, refuse, storable
+from catalog.api.validation import (
+    documented_errors,
+    no_bad_keys,
+    refuse_nulls,
+    storable,
+    without_null,
+)
 from catalog.cache.cache_aside import Cache
 from catalog.domain.categories import (
     NAME_MAX,
@@ -32,7 +38,7 @@ from catalog.domain.categories import (
     CategoryNode,
     build_tree,
 )
-from catalog.domain.products import ID_MAX
+from catalog.domain.products import ID_MAX, JSON_ID_MAX
 from catalog.store import categories as category_store
 from catalog.store.categories import UNCHANGED
 from catalog.store.category_counts import CategoryCount, category_counts
@@ -47,7 +53,7 @@ Name = Annotated[
     Field(description="Unique among its siblings, ignoring case"),
 ]
 ParentRef = Annotated[
-    StrictInt, Field(gt=0, le=ID_MAX, description="An existing category; null for a root")
+    StrictInt, Field(gt=0, le=JSON_ID_MAX, description="An existing category; null for a root")
 ]
 CategoryIdPath = Annotated[int, Path(gt=0, le=ID_MAX, description="The category's id")]
 
@@ -69,7 +75,7 @@ class CategoryIn(BaseModel):
 class CategoryPatch(BaseModel):
     """A new name and/or a new parent; only the fields given change."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=without_null("parent_id"))
 
     name: Name | None = None
     parent_id: ParentRef | None = Field(default=None, description="null moves it to the top")
@@ -81,8 +87,7 @@ class CategoryPatch(BaseModel):
 
     @model_validator(mode="after")
     def _name_not_null(self) -> CategoryPatch:
-        if "name" in self.model_fields_set and self.name is None:
-            raise refuse("name cannot be null")
+        refuse_nulls(self, "parent_id")
         return self
 
 
@@ -180,7 +185,7 @@ async def counts_answer(conn: AsyncConnection) -> CategoryCounts:
 
 
 _NOT_FOUND = (404, "No such category")
-_UNKNOWN_PARENT = (422, "Invalid input, or an unknown parent")
+_UNKNOWN_PARENT = (404, "No such parent category")
 
 
 @router.post(
@@ -240,14 +245,14 @@ async def counts(runtime: RuntimeDep) -> Response:
     )
 
 
-@router.get("/{category_id}", summary="Get a category", responses=documented_errors(_NOT_FOUND))
+@router.get("/{category_id:int}", summary="Get a category", responses=documented_errors(_NOT_FOUND))
 async def get_category(category_id: CategoryIdPath, session: SessionDep) -> CategoryOut:
     conn = await session.connection()
     return CategoryOut.of(await category_store.get_category(conn, CategoryId(category_id)))
 
 
 @router.patch(
-    "/{category_id}",
+    "/{category_id:int}",
     summary="Rename or move a category",
     responses=documented_errors(
         _NOT_FOUND,
@@ -278,7 +283,7 @@ async def update_category(
 
 
 @router.delete(
-    "/{category_id}",
+    "/{category_id:int}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a category",
     responses=documented_errors(_NOT_FOUND, (409, "Still has live products or subcategories")),

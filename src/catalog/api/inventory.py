@@ -10,7 +10,15 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from catalog.api.deps import RuntimeDep
-from catalog.api.pagination import Cursor, Page, decode_cursor, encode_cursor
+from catalog.api.pagination import (
+    BAD_CURSOR,
+    Cursor,
+    CursorQuery,
+    Page,
+    decode_cursor,
+    encode_cursor,
+    page_size,
+)
 from catalog.api.timestamps import Timestamp
 from catalog.api.validation import documented_errors
 from catalog.domain.products import ID_MAX
@@ -47,7 +55,7 @@ class AlertOut(BaseModel):
 @router.get(
     "/alerts",
     summary="Inventory alerts, newest first",
-    responses=documented_errors((400, "Malformed cursor")),
+    responses=documented_errors(BAD_CURSOR),
 )
 async def list_alerts(
     rt: RuntimeDep,
@@ -55,14 +63,14 @@ async def list_alerts(
     level: StockLevel | None = None,
     kind: AlertKind | None = None,
     product_id: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
-    cursor: Annotated[str | None, Query(max_length=1024)] = None,
+    cursor: Annotated[str | None, CursorQuery] = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
 ) -> Page[AlertOut]:
     """One alert per change of a product's stock level into low, critical or out of stock; it is
     resolved when the level changes again. Pass `next_cursor` back as `cursor` for more."""
     settings = rt.settings
-    size = min(limit or settings.page_size_default, settings.page_size_max)
-    before = decode_cursor(cursor, sort=ALERT_SORT).last_id if cursor else None
+    size = page_size(limit, settings)
+    before = decode_cursor(cursor, sort=ALERT_SORT).last_id if cursor is not None else None
     where = alerts.AlertFilter(
         open=None if state is None else state is AlertState.OPEN,
         level=level,

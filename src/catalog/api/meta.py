@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from catalog.api import access
 from catalog.api.deps import RuntimeDep
+from catalog.api.validation import documented_errors
 from catalog.observability import health, work_metrics
 from catalog.observability.http_metrics import HttpMetrics
 
@@ -31,7 +32,13 @@ async def _metrics_access(request: Request, runtime: RuntimeDep) -> None:
     "/metrics",
     summary="Prometheus metrics: background work (read at scrape time) and this process's HTTP",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST: {}}},
+        **documented_errors(
+            (401, "No key, or an unknown or revoked one (or a wrong scrape token)"),
+            (403, "The key's role is too low, or the client is not local"),
+        ),
+    },
 )
 async def metrics(request: Request, runtime: RuntimeDep) -> Response:
     await _metrics_access(request, runtime)

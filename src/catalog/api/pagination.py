@@ -1,7 +1,9 @@
 """Keyset pagination: opaque cursors saying where the previous page stopped, and the page shape.
 
 A cursor is base64url (unpadded) JSON `{"s": sort, "v": last sort value, "i": last id}`. It is
-opaque to clients: they pass back what they were given. Anything else is refused with 400.
+opaque to clients: they pass back what they were given. Anything else, a cursor issued for
+another sort included, is refused with 422 and a message saying what to do. Every paged
+endpoint of the API decodes its `cursor` here and nowhere else.
 """
 
 from __future__ import annotations
@@ -12,24 +14,34 @@ import json
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from fastapi import Query
 from pydantic import BaseModel, Field
 
-from catalog.domain.errors import DomainError, InvalidInput
+from catalog.domain.errors import InvalidInput
 from catalog.domain.products import ID_MAX, text_problem
 from catalog.settings import Settings
 
 CURSOR_MAX_CHARS = 1024  # far above any cursor we issue; bounds the work of decoding
 VALUE_MAX_CHARS = 400  # the longest sort value we issue is a lowercased 300-char name
 
-BAD_CURSOR = (400, "Malformed cursor, or one issued for another sort")
+BAD_CURSOR = (422, "Malformed cursor, or one issued for another sort")
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"  # base64url, unpadded: the alphabet of every cursor issued
+
+# The `cursor` query parameter of every paged endpoint.
+CursorQuery = Query(
+    min_length=1,
+    max_length=CURSOR_MAX_CHARS,
+    pattern=CURSOR_PATTERN,
+    description="`next_cursor` of the previous page, passed back as it was given.",
+)
 
 _KEYS = frozenset({"s", "v", "i"})
 
 ItemT = TypeVar("ItemT")
 
 
-class InvalidCursor(DomainError):
-    """A cursor this service did not issue for this listing (400: a malformed request)."""
+class InvalidCursor(InvalidInput):
+    """A cursor this service did not issue for this listing (422, like any other bad value)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,8 @@ def decode_cursor(token: str, *, sort: str) -> Cursor:
     if len(token) > CURSOR_MAX_CHARS:
         raise InvalidCursor("malformed cursor: too long; pass back next_cursor as it was given")
     try:
+        if not token or not token.isascii():  # "²" or "٣": never in a cursor we issue
+            raise ValueError(token)
         raw = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True)
         payload = json.loads(raw.decode("utf-8"))
     except (binascii.Error, UnicodeError, ValueError, RecursionError):

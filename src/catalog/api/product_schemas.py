@@ -13,11 +13,19 @@ from pydantic import (
     Field,
     StrictInt,
     StringConstraints,
+    WithJsonSchema,
     model_validator,
 )
 
+from catalog.api.pagination import CURSOR_MAX_CHARS, CURSOR_PATTERN
 from catalog.api.timestamps import Timestamp
-from catalog.api.validation import no_bad_keys, refuse, storable
+from catalog.api.validation import (
+    no_bad_keys,
+    refuse,
+    refuse_nulls,
+    storable,
+    without_null,
+)
 from catalog.domain.categories import CategoryId
 from catalog.domain.products import (
     ACTOR_MAX,
@@ -27,6 +35,7 @@ from catalog.domain.products import (
     DEFAULT_CURRENCY,
     DESCRIPTION_MAX,
     ID_MAX,
+    JSON_ID_MAX,
     NAME_MAX,
     REASON_MAX,
     SKU_MAX,
@@ -37,7 +46,6 @@ from catalog.domain.products import (
     ProductFilter,
     ProductSort,
     ProductStatus,
-    StockMovement,
     attributes_problem,
     currency_problem,
     normalize_tags,
@@ -99,9 +107,20 @@ Price = Annotated[
         examples=["19.99"],
     ),
     AfterValidator(_price),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0, "exclusiveMaximum": 1e10, "multipleOf": 0.01},
+                {"type": "string", "pattern": r"^[0-9]{1,10}(\.[0-9]{1,2})?$"},
+            ],
+            "examples": ["19.99"],
+        }
+    ),
 ]
 Currency = Annotated[
-    str, Field(description="ISO 4217 code", examples=["USD"]), AfterValidator(_currency)
+    str,
+    Field(description="ISO 4217 code", examples=["USD"], pattern="^[A-Z]{3}$"),
+    AfterValidator(_currency),
 ]
 Tag = Annotated[
     str,
@@ -123,7 +142,7 @@ Attributes = Annotated[
     AfterValidator(_attributes),
 ]
 Stock = Annotated[StrictInt, Field(ge=0, le=STOCK_MAX)]
-CategoryRef = Annotated[StrictInt, Field(gt=0, le=ID_MAX, description="An existing category")]
+CategoryRef = Annotated[StrictInt, Field(gt=0, le=JSON_ID_MAX, description="An existing category")]
 ProductIdPath = Annotated[int, Path(gt=0, le=ID_MAX, description="The product's id")]
 Actor = Annotated[
     str,
@@ -142,6 +161,7 @@ Reason = Annotated[
 ]
 
 _STRICT = ConfigDict(extra="forbid")
+_NULLABLE = ("brand", "expected_version")
 
 
 class ProductIn(BaseModel):
@@ -171,7 +191,7 @@ class ProductPatch(BaseModel):
     """Changes to a product: only the fields given change. Stock changes through its own
     endpoint, so that every change of stock is a recorded movement."""
 
-    model_config = _STRICT
+    model_config = ConfigDict(extra="forbid", json_schema_extra=without_null(*_NULLABLE))
 
     sku: Sku | None = None
     name: Name | None = None
@@ -186,7 +206,7 @@ class ProductPatch(BaseModel):
     expected_version: StrictInt | None = Field(
         default=None,
         ge=1,
-        le=ID_MAX,
+        le=JSON_ID_MAX,
         description="If given, the change applies only if the product is still at this "
         "version (409 otherwise)",
     )
@@ -194,7 +214,7 @@ class ProductPatch(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _no_stock(cls, data: Any) -> Any:
-        no_bad_keys(data)
+        data = no_bad_keys(data)
         if isinstance(data, dict) and "stock" in data:
             raise refuse(
                 "stock cannot be changed with PATCH: use POST /api/products/<id>/stock with a "
@@ -204,9 +224,7 @@ class ProductPatch(BaseModel):
 
     @model_validator(mode="after")
     def _no_nulls(self) -> ProductPatch:
-        for name in self.model_fields_set - {"brand", "expected_version"}:
-            if getattr(self, name) is None:
-                raise refuse(f"{name} cannot be null")
+        refuse_nulls(self, *_NULLABLE)
         return self
 
     def changes(self) -> dict[str, object]:
@@ -284,7 +302,13 @@ class ProductQuery(BaseModel):
         description="A leading '-' means descending; ties break on id. name sorts "
         "case-insensitively, by code point",
     )
-    cursor: str | None = Field(default=None, description="next_cursor of the previous page")
+    cursor: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=CURSOR_MAX_CHARS,
+        pattern=CURSOR_PATTERN,
+        description="next_cursor of the previous page, passed back as it was given",
+    )
     limit: int | None = Field(
         default=None, ge=1, description="Page size; defaults and maximum are configured"
     )
@@ -309,83 +333,6 @@ class ProductQuery(BaseModel):
             available=self.available,
             statuses=tuple(self.status),
             q=self.q,
-        )
-
-
-class StockChangeIn(BaseModel):
-    """Exactly one of `delta` (add; negative removes) or `set` (an absolute count), and why."""
-
-    model_config = _STRICT
-
-    delta: Annotated[StrictInt, Field(ge=-STOCK_MAX, le=STOCK_MAX)] | None = Field(
-        default=None, description="Units to add; negative to remove; not 0"
-    )
-    set_to: Annotated[StrictInt, Field(ge=0, le=STOCK_MAX)] | None = Field(
-        default=None, alias="set", description="The new stock, as counted"
-    )
-    reason: Reason
-
-    @model_validator(mode="before")
-    @classmethod
-    def _keys(cls, data: Any) -> Any:
-        return no_bad_keys(data)
-
-    @model_validator(mode="after")
-    def _one_change(self) -> StockChangeIn:
-        if (self.delta is None) == (self.set_to is None):
-            raise refuse("give exactly one of delta or set")
-        if self.delta == 0:
-            raise refuse("delta must not be 0; to record a count, use set")
-        return self
-
-
-class StockChangeOut(BaseModel):
-    product_id: int
-    movement_id: int
-    delta: int
-    stock_before: int
-    stock_after: int
-    stock_level: StockLevel
-    reason: str
-    actor: str
-    created_at: Timestamp
-
-    @classmethod
-    def of(cls, movement: StockMovement) -> StockChangeOut:
-        return cls(
-            product_id=movement.product_id,
-            movement_id=movement.id,
-            delta=movement.delta,
-            stock_before=movement.stock_before,
-            stock_after=movement.stock_after,
-            stock_level=movement.stock_level,
-            reason=movement.reason,
-            actor=movement.actor,
-            created_at=movement.created_at,
-        )
-
-
-class MovementOut(BaseModel):
-    id: int
-    product_id: int
-    delta: int
-    stock_before: int
-    stock_after: int
-    reason: str
-    actor: str
-    created_at: Timestamp
-
-    @classmethod
-    def of(cls, movement: StockMovement) -> MovementOut:
-        return cls(
-            id=movement.id,
-            product_id=movement.product_id,
-            delta=movement.delta,
-            stock_before=movement.stock_before,
-            stock_after=movement.stock_after,
-            reason=movement.reason,
-            actor=movement.actor,
-            created_at=movement.created_at,
         )
 
 

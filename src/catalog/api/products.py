@@ -49,7 +49,7 @@ from catalog.store.products import Position, SortValue
 
 router = APIRouter(prefix="/api/products", tags=["products"])
 
-_UNKNOWN_CATEGORY = (422, "Invalid input, or an unknown category")
+_UNKNOWN_CATEGORY = (404, "No such category")
 
 
 @router.post(

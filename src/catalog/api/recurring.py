@@ -12,10 +12,11 @@ from typing import Annotated, Any
 
 import psycopg
 from fastapi import APIRouter, Header, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from catalog.api.deps import RuntimeDep
 from catalog.api.timestamps import Timestamp
+from catalog.api.validation import documented_errors, refuse_nulls, without_null
 from catalog.bootstrap import Runtime
 from catalog.work.schedules import slots, storage, views
 from catalog.work.schedules.slots import SlotKind, SlotState
@@ -26,6 +27,8 @@ router = APIRouter(prefix="/api/backgroundjobs", tags=["recurring jobs"])
 
 ACTOR_MAX_CHARS = 200
 
+_NO_SCHEDULE = (404, "No such recurring job")
+_RUNNING = (409, "It skips overlapping runs and one is running, or its job is no longer declared")
 ActorHeader = Annotated[
     str | None,
     Header(
@@ -107,13 +110,21 @@ class RecurringJobUpdate(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"cron": "0 3 * * *", "timezone": "Europe/Berlin"}]},
+        json_schema_extra=without_null(
+            minProperties=1,
+            examples=[{"cron": "0 3 * * *", "timezone": "Europe/Berlin"}],
+        ),
     )
 
     cron: str | None = Field(default=None, max_length=200)
     timezone: str | None = Field(default=None, max_length=100)
     enabled: bool | None = None
     misfire: Misfire | None = None
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> RecurringJobUpdate:
+        refuse_nulls(self)
+        return self
 
 
 class Triggered(BaseModel):
@@ -162,7 +173,11 @@ async def list_recurring_jobs(request: Request, runtime: RuntimeDep) -> list[Rec
     return [_view(view) for view in listed]
 
 
-@router.get("/recurring-jobs/{schedule_id}", response_model=RecurringJobDetail)
+@router.get(
+    "/recurring-jobs/{schedule_id}",
+    response_model=RecurringJobDetail,
+    responses=documented_errors(_NO_SCHEDULE),
+)
 async def get_recurring_job(
     schedule_id: str, request: Request, runtime: RuntimeDep
 ) -> RecurringJobDetail:
@@ -179,7 +194,11 @@ async def get_recurring_job(
     )
 
 
-@router.put("/recurring-jobs/{schedule_id}", response_model=RecurringJob)
+@router.put(
+    "/recurring-jobs/{schedule_id}",
+    response_model=RecurringJob,
+    responses=documented_errors(_NO_SCHEDULE),
+)
 async def update_recurring_job(
     schedule_id: str,
     body: RecurringJobUpdate,
@@ -194,7 +213,11 @@ async def update_recurring_job(
     return await _change(runtime, schedule_id, change, actor=actor)
 
 
-@router.post("/recurring-jobs/{schedule_id}/pause", response_model=RecurringJob)
+@router.post(
+    "/recurring-jobs/{schedule_id}/pause",
+    response_model=RecurringJob,
+    responses=documented_errors(_NO_SCHEDULE),
+)
 async def pause_recurring_job(
     schedule_id: str, request: Request, runtime: RuntimeDep, actor: ActorHeader = None
 ) -> RecurringJob:
@@ -203,7 +226,11 @@ async def pause_recurring_job(
     return await _change(runtime, schedule_id, Change(enabled=False), actor=actor)
 
 
-@router.post("/recurring-jobs/{schedule_id}/resume", response_model=RecurringJob)
+@router.post(
+    "/recurring-jobs/{schedule_id}/resume",
+    response_model=RecurringJob,
+    responses=documented_errors(_NO_SCHEDULE),
+)
 async def resume_recurring_job(
     schedule_id: str, request: Request, runtime: RuntimeDep, actor: ActorHeader = None
 ) -> RecurringJob:
@@ -212,7 +239,11 @@ async def resume_recurring_job(
     return await _change(runtime, schedule_id, Change(enabled=True), actor=actor)
 
 
-@router.post("/recurring-jobs/{schedule_id}/reset", response_model=RecurringJob)
+@router.post(
+    "/recurring-jobs/{schedule_id}/reset",
+    response_model=RecurringJob,
+    responses=documented_errors(_NO_SCHEDULE),
+)
 async def reset_recurring_job(
     schedule_id: str, request: Request, runtime: RuntimeDep, actor: ActorHeader = None
 ) -> RecurringJob:
@@ -223,7 +254,11 @@ async def reset_recurring_job(
         return await _current(conn, runtime, schedule_id)
 
 
-@router.post("/recurring-jobs/{schedule_id}/trigger", response_model=Triggered)
+@router.post(
+    "/recurring-jobs/{schedule_id}/trigger",
+    response_model=Triggered,
+    responses=documented_errors(_NO_SCHEDULE, _RUNNING),
+)
 async def trigger_recurring_job(
     schedule_id: str, request: Request, runtime: RuntimeDep, actor: ActorHeader = None
 ) -> Triggered:

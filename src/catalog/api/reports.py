@@ -17,7 +17,15 @@ from pydantic import BaseModel
 
 from catalog import report_cache
 from catalog.api.deps import RuntimeDep
-from catalog.api.pagination import Cursor, Page, decode_cursor, encode_cursor
+from catalog.api.pagination import (
+    BAD_CURSOR,
+    Cursor,
+    CursorQuery,
+    Page,
+    decode_cursor,
+    encode_cursor,
+    page_size,
+)
 from catalog.api.timestamps import Timestamp
 from catalog.api.validation import documented_errors
 from catalog.bootstrap import Runtime
@@ -59,17 +67,17 @@ _REPORT: dict[int | str, dict[str, Any]] = {
 @router.get(
     "",
     summary="Stored reports, newest first",
-    responses=documented_errors((400, "Malformed cursor")),
+    responses=documented_errors(BAD_CURSOR),
 )
 async def list_reports(
     rt: RuntimeDep,
     kind: ReportKind | None = None,
-    cursor: Annotated[str | None, Query(max_length=1024)] = None,
+    cursor: Annotated[str | None, CursorQuery] = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
 ) -> Page[ReportSummaryOut]:
     """Reports without their bodies; pass `next_cursor` back as `cursor` for more."""
-    size = min(limit or rt.settings.page_size_default, rt.settings.page_size_max)
-    before = decode_cursor(cursor, sort=REPORT_SORT).last_id if cursor else None
+    size = page_size(limit, rt.settings)
+    before = decode_cursor(cursor, sort=REPORT_SORT).last_id if cursor is not None else None
     async with rt.engine.connect() as conn:
         found = await reports.list_reports(conn, kind=kind, before_id=before, limit=size + 1)
     items = [ReportSummaryOut.model_validate(r, from_attributes=True) for r in found[:size]]

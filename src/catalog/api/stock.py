@@ -10,6 +10,7 @@ from catalog.api.deps import RuntimeDep, SessionDep
 from catalog.api.pagination import (
     BAD_CURSOR,
     Cursor,
+    CursorQuery,
     Page,
     decode_cursor,
     encode_cursor,
@@ -18,12 +19,10 @@ from catalog.api.pagination import (
 from catalog.api.product_schemas import (
     PRODUCT_NOT_FOUND,
     Actor,
-    MovementOut,
     ProductIdPath,
-    StockChangeIn,
-    StockChangeOut,
 )
 from catalog.api.products import evict_product
+from catalog.api.stock_schemas import MovementOut, StockChangeIn, StockChangeOut
 from catalog.api.validation import documented_errors
 from catalog.domain.products import DEFAULT_ACTOR, ProductId
 from catalog.store import stock as stock_store
@@ -74,7 +73,7 @@ async def list_stock_movements(
     product_id: ProductIdPath,
     runtime: RuntimeDep,
     session: SessionDep,
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    cursor: Annotated[str | None, CursorQuery] = None,
     limit: Annotated[int | None, Query(ge=1, description="Page size")] = None,
 ) -> Page[MovementOut]:
     """The product's stock movements, newest first, one page at a time."""

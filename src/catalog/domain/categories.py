@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NewType
 
-from catalog.domain.errors import Conflict, InvalidInput
+from catalog.domain.errors import Conflict, InvalidInput, NotFound
 
 CategoryId = NewType("CategoryId", int)
 
@@ -42,8 +42,8 @@ class CategoryNode:
     children: tuple[CategoryNode, ...] = field(default=())
 
 
-class UnknownCategory(InvalidInput):
-    """A request refers to a category that does not exist (in its body or a filter)."""
+class UnknownCategory(NotFound):
+    """A request refers to a category that does not exist (in its body or a filter): 404."""
 
     def __init__(self, category_id: int, *, role: str = "category") -> None:
         super().__init__(f"{role} {category_id} does not exist")

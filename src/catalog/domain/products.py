@@ -38,6 +38,8 @@ INITIAL_STOCK_REASON = "initial stock"
 
 STOCK_MAX = 2**31 - 1  # PostgreSQL integer
 ID_MAX = 2**63 - 1  # PostgreSQL bigint
+# An id in a JSON body: the largest integer every JSON reader (a double) holds exactly.
+JSON_ID_MAX = 2**53 - 1
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _CENT = Decimal(1).scaleb(-PRICE_DECIMALS)

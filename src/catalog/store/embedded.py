@@ -209,9 +209,10 @@ class EmbeddedPostgres:
             lines = pidfile.read_text().splitlines()
         except FileNotFoundError:
             return False
-        if not lines or not lines[0].strip().isdigit():
+        first = lines[0].strip() if lines else ""
+        if not (first.isascii() and first.isdigit()):  # "²".isdigit() is true; int() refuses it
             return False
-        pid = int(lines[0])
+        pid = int(first)
         try:
             proc = psutil.Process(pid)
             return proc.is_running() and proc.name() == "postgres"
