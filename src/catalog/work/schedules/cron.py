@@ -1,4 +1,4 @@
-"""Cron arithmetic in an IANA time zone, DST-correct; pure and stdlib-only.
+"""Cron arithmetic in an IANA time zone, DST-correct: croniter on the wall clock plus our DST rule.
 
 An expression has 5 fields (minute hour day-of-month month day-of-week) or 6 with seconds first.
 Each field takes `*`, numbers, ranges `1-5`, lists `1,3,5` and steps `*/15`, `1-10/2`, `5/15`
@@ -8,7 +8,9 @@ both Sunday, and `?` means `*` in the day fields. The macros `@yearly`, `@annual
 When both day-of-month and day-of-week are restricted (neither starts with `*`), a day matching
 EITHER fires (Vixie cron); otherwise a day must match both.
 
-Fields are matched against the wall clock of the schedule's time zone. When the clocks change:
+`parse` checks each field and says what is wrong in words; croniter is then given the parsed
+values as plain lists (so its own readings of `5-5` or `JAN-JAN` as "every" never apply) and
+walks the naive wall clock. Each wall time becomes UTC instants by this rule:
 
 - Spring forward: a wall time inside the gap does not exist. It runs as if the clocks had not
   moved yet, i.e. at its wall time read with the offset before the change; that is the instant
@@ -24,24 +26,24 @@ local day, which holds for every zone in the tz database.
 
 from __future__ import annotations
 
-import bisect
 import calendar
+import copy
 import dataclasses
 import math
 import re
-from collections.abc import Iterable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import CroniterBadDateError, croniter
 
 from catalog.domain.errors import InvalidInput
 
 DAY_S = 86_400
-_EPOCH_ORDINAL = 719_163  # date(1970, 1, 1).toordinal()
+_WALL_EPOCH = datetime(1970, 1, 1)  # croniter reads naive datetimes as seconds from here
 _QUARTZ_DAY = re.compile(r"[0-9]*[LW]|LW", re.IGNORECASE)
 _NUMBER = re.compile(r"[0-9]{1,6}")  # ASCII only: str.isdigit() also takes "²", which int() refuses
-# A day-of-month that never occurs in any of the schedule's months is refused at parse time,
-# so any search ends within a few years (Feb 29 on a given weekday); this bounds it anyway.
-SEARCH_LIMIT_YEARS = 400
+SEARCH_LIMIT_YEARS = 400  # croniter's bound; `parse` refuses days that never occur anyway
+_NEVER = 1 << 40  # seconds: beyond any wall time or instant a datetime can hold
 
 MONTH_NAMES = {name.lower(): i for i, name in enumerate(calendar.month_abbr) if name}
 DAY_NAMES = {"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
@@ -102,6 +104,23 @@ class CronExpr:
     days_either: bool  # both day fields restricted: a day matching either one fires
     hour_interval: bool  # hour field starts with `*`: fires in both passes of a repeated hour
     has_seconds: bool
+    _walls: croniter = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Plain lists in croniter's field order (seconds last), `*` for a full field unless it is
+        # a day field under the either-day rule, and that rule (ours) passed as `day_or`.
+        fields = [(self.minutes, 60), (self.hours, 24), (self.days, 31), (self.months, 12)]
+        fields += [(self.weekdays, 7)] + ([(self.seconds, 60)] if self.has_seconds else [])
+        text = " ".join(
+            "*"
+            if len(values) == size and not (self.days_either and size in (31, 7))
+            else ",".join(map(str, sorted(values)))
+            for values, size in fields
+        )
+        walls = croniter(
+            text, 0.0, day_or=self.days_either, max_years_between_matches=SEARCH_LIMIT_YEARS
+        )
+        object.__setattr__(self, "_walls", walls)
 
     def __str__(self) -> str:
         return self.text
@@ -138,7 +157,10 @@ def parse(expr: str) -> CronExpr:
     seconds, minutes, hours, days, months, weekdays = values
     dom_star = parts[3].startswith(("*", "?"))
     dow_star = parts[5].startswith(("*", "?"))
-    parsed = CronExpr(
+    days_either = not dom_star and not dow_star
+    if not days_either and not any(day <= MONTH_DAYS[month] for month in months for day in days):
+        raise InvalidCron(expr, "that day of the month never occurs in the given months")
+    return CronExpr(
         text=text,
         seconds=tuple(sorted(seconds)),
         minutes=tuple(sorted(minutes)),
@@ -146,15 +168,10 @@ def parse(expr: str) -> CronExpr:
         days=frozenset(days),
         months=frozenset(months),
         weekdays=frozenset(d % 7 for d in weekdays),
-        days_either=not dom_star and not dow_star,
+        days_either=days_either,
         hour_interval=parts[2].startswith("*"),
         has_seconds=has_seconds,
     )
-    if not parsed.days_either and not any(
-        day <= MONTH_DAYS[month] for month in parsed.months for day in parsed.days
-    ):
-        raise InvalidCron(expr, "that day of the month never occurs in the given months")
-    return parsed
 
 
 def _parse_field(expr: str, token: str, spec: _Field) -> set[int]:
@@ -216,50 +233,40 @@ def zone(name: str) -> ZoneInfo:
 def next_after(expr: CronExpr, after: datetime, tz: ZoneInfo) -> datetime:
     """The first slot strictly after `after` (aware), in UTC."""
     threshold = math.floor(_epoch(after, "after")) + 1
-    day = _local_date(threshold - 1, tz) - timedelta(days=1)
-    limit = day.year + SEARCH_LIMIT_YEARS
-    found: int | None = None
-    found_day: date | None = None
+    walls = copy.copy(expr._walls)
+    near = threshold  # no slot lies in [threshold, near - DAY_S)
     while True:
-        day = _matching_day(expr, day, step=1, limit=limit)
-        if found_day is not None and day != found_day + timedelta(days=1):
-            break
-        candidate = _first_on_day(expr, day, tz, threshold)
-        if candidate is not None:
-            found = candidate if found is None else min(found, candidate)
-            if found_day is not None:
-                break
-            # Slots of the next local day can precede this day's around a clock change.
-            found_day = day
-        elif found_day is not None:
-            break
-        day += timedelta(days=1)
-    assert found is not None
-    return datetime.fromtimestamp(found, UTC)
+        since = max(threshold, near - DAY_S)
+        best: int | None = None
+        estimate = _NEVER
+        for low, high, offset in _segments(near, tz, expr.hour_interval):
+            # The segment's first wall time naming an instant at or after `since`.
+            wall = _walk(expr, walls, max(low, since + offset) - 1, forward=True)
+            estimate = min(estimate, wall - offset)
+            if wall < high and wall - offset in _instants(expr, wall, tz):
+                best = wall - offset if best is None else min(best, wall - offset)
+        if best is not None and best <= near + DAY_S:
+            return datetime.fromtimestamp(best, UTC)
+        near = max(near + DAY_S, estimate - DAY_S)  # the segments only hold near `near`
 
 
 def latest_at_or_before(expr: CronExpr, at: datetime, tz: ZoneInfo) -> datetime:
     """The last slot at or before `at` (aware), in UTC."""
     threshold = math.floor(_epoch(at, "at"))
-    day = _local_date(threshold, tz) + timedelta(days=1)
-    limit = day.year - SEARCH_LIMIT_YEARS
-    found: int | None = None
-    found_day: date | None = None
+    walls = copy.copy(expr._walls)
+    near = threshold  # no slot lies in (near + DAY_S, threshold]
     while True:
-        day = _matching_day(expr, day, step=-1, limit=limit)
-        if found_day is not None and day != found_day - timedelta(days=1):
-            break
-        candidate = _last_on_day(expr, day, tz, threshold)
-        if candidate is not None:
-            found = candidate if found is None else max(found, candidate)
-            if found_day is not None:
-                break
-            found_day = day
-        elif found_day is not None:
-            break
-        day -= timedelta(days=1)
-    assert found is not None
-    return datetime.fromtimestamp(found, UTC)
+        until = min(threshold, near + DAY_S)
+        best: int | None = None
+        estimate = -_NEVER
+        for low, high, offset in _segments(near, tz, expr.hour_interval):
+            wall = _walk(expr, walls, min(high - 1, until + offset) + 1, forward=False)
+            estimate = max(estimate, wall - offset)
+            if wall >= low and wall - offset in _instants(expr, wall, tz):
+                best = wall - offset if best is None else max(best, wall - offset)
+        if best is not None and best >= near - DAY_S:
+            return datetime.fromtimestamp(best, UTC)
+        near = min(near - DAY_S, estimate + DAY_S)
 
 
 def previous(expr: CronExpr, before: datetime, tz: ZoneInfo) -> datetime:
@@ -289,6 +296,53 @@ def slots_between(
     return slots
 
 
+def _walk(expr: CronExpr, walls: croniter, start: int | None, *, forward: bool) -> int:
+    """The next (or previous) matching wall time strictly beyond `start` (or the last answer),
+    as seconds since 1970-01-01 on the naive wall clock."""
+    try:
+        found = walls.get_next(float, start) if forward else walls.get_prev(float, start)
+    except CroniterBadDateError:
+        raise InvalidCron(expr.text, f"no slot within {SEARCH_LIMIT_YEARS} years") from None
+    return int(found)
+
+
+def _instants(expr: CronExpr, wall_s: int, tz: ZoneInfo) -> list[int]:
+    """The instants (epoch s) a matching wall time names, by the DST rule of the docstring."""
+    wall = _WALL_EPOCH + timedelta(seconds=wall_s)
+    # fold=0 reads a wall time in a gap with the offset before the change, and a repeated one
+    # as its first occurrence; fold=1 names the second occurrence.
+    first = _offset_s(wall.replace(tzinfo=tz))
+    if expr.hour_interval:
+        second = _offset_s(wall.replace(tzinfo=tz, fold=1))
+        if second < first:  # repeated (in a gap the offset after the change is the larger)
+            return [wall_s - first, wall_s - second]
+    return [wall_s - first]
+
+
+def _segments(near: int, tz: ZoneInfo, hour_interval: bool) -> list[tuple[int, int, int]]:
+    """Wall-clock ranges [low, high) (s) read with one UTC offset each, true for instants within
+    a day of `near`; the repeated hour is in both ranges when `hour_interval`."""
+    before, after = _offset_at(near - DAY_S, tz), _offset_at(near + DAY_S, tz)
+    if before == after:
+        return [(-_NEVER, _NEVER, before)]
+    low, high = near - DAY_S, near + DAY_S
+    while low < high:  # the first instant on the new offset
+        mid = (low + high) // 2
+        if _offset_at(mid, tz) != before:
+            high = mid
+        else:
+            low = mid + 1
+    # Wall times up to where the later clock starts keep the old offset: those of a gap land just
+    # after it, those of a repeated hour at their first occurrence.
+    edge = low + max(before, after)
+    second_pass = low + after if after < before and hour_interval else edge
+    return [(-_NEVER, edge, before), (second_pass, _NEVER, after)]
+
+
+def _offset_at(epoch_s: int, tz: ZoneInfo) -> int:
+    return _offset_s(datetime.fromtimestamp(epoch_s, tz))
+
+
 def _epoch(moment: datetime, name: str) -> float:
     if moment.utcoffset() is None:
         raise ValueError(f"{name} must be an aware datetime")
@@ -301,146 +355,7 @@ def _whole_second_before(moment: datetime) -> datetime:
     return whole - timedelta(seconds=1) if whole == moment else whole
 
 
-def _local_date(epoch_s: float, tz: ZoneInfo) -> date:
-    return datetime.fromtimestamp(epoch_s, tz).date()
-
-
-def _matching_day(expr: CronExpr, day: date, *, step: int, limit: int) -> date:
-    """The first day from `day` (going forward or back by `step`) whose date fields match."""
-    while not expr.matches_day(day):
-        if (step > 0 and day.year > limit) or (step < 0 and day.year < limit):
-            raise InvalidCron(expr.text, f"no slot within {SEARCH_LIMIT_YEARS} years")
-        if day.month not in expr.months:
-            # Skip the rest of the month at once.
-            if step > 0:
-                day = (day.replace(day=1) + timedelta(days=32)).replace(day=1)
-            else:
-                day = day.replace(day=1) - timedelta(days=1)
-        else:
-            day += timedelta(days=step)
-    return day
-
-
-def _segments(expr: CronExpr, day: date, tz: ZoneInfo) -> list[tuple[int, int, int]]:
-    """`day`'s wall-clock seconds [low, high), each with the UTC offset (s) that places them."""
-    midnight = datetime.combine(day, time(), tzinfo=tz)
-    next_midnight = datetime.combine(day + timedelta(days=1), time(), tzinfo=tz)
-    # fold=0: a midnight inside a gap reads with the offset before the change.
-    before = _offset_s(midnight)
-    if before == _offset_s(next_midnight):
-        return [(0, DAY_S, before)]
-    low = int(midnight.timestamp())
-    high = int(next_midnight.timestamp())
-    if _offset_at(high, tz) == before:
-        return [(0, DAY_S, before)]
-    while low < high:  # the first instant on the new offset
-        mid = (low + high) // 2
-        if _offset_at(mid, tz) != before:
-            high = mid
-        else:
-            low = mid + 1
-    change = low
-    after = _offset_at(change, tz)
-    wall_midnight = _wall_epoch(day)
-    old_clock = change + before - wall_midnight  # where the old clock stops
-    new_clock = change + after - wall_midnight  # where the new clock starts
-    if after > before:
-        # The gap's wall times keep the old offset: they land just after the gap.
-        parts = [(0, min(new_clock, DAY_S), before), (max(new_clock, 0), DAY_S, after)]
-    else:
-        repeat_from = new_clock if expr.hour_interval else old_clock
-        parts = [(0, min(old_clock, DAY_S), before), (max(repeat_from, 0), DAY_S, after)]
-    return [(lo, hi, offset) for lo, hi, offset in parts if lo < hi]
-
-
-def _first_on_day(expr: CronExpr, day: date, tz: ZoneInfo, threshold: int) -> int | None:
-    """The earliest slot (epoch s) of local `day` at or after `threshold`."""
-    wall_midnight = _wall_epoch(day)
-    best: int | None = None
-    for low, high, offset in _segments(expr, day, tz):
-        wall = _first_time(expr, max(low, threshold - wall_midnight + offset), high)
-        if wall is not None:
-            instant = wall_midnight + wall - offset
-            best = instant if best is None else min(best, instant)
-    return best
-
-
-def _last_on_day(expr: CronExpr, day: date, tz: ZoneInfo, threshold: int) -> int | None:
-    """The latest slot (epoch s) of local `day` at or before `threshold`."""
-    wall_midnight = _wall_epoch(day)
-    best: int | None = None
-    for low, high, offset in _segments(expr, day, tz):
-        wall = _last_time(expr, low, min(high - 1, threshold - wall_midnight + offset))
-        if wall is not None:
-            instant = wall_midnight + wall - offset
-            best = instant if best is None else max(best, instant)
-    return best
-
-
-def _first_time(expr: CronExpr, low: int, high: int) -> int | None:
-    """The first matching second of the day in [low, high)."""
-    if low >= high or low >= DAY_S:
-        return None
-    hour0, rest = divmod(max(low, 0), 3600)
-    minute0, second0 = divmod(rest, 60)
-    for hour in _from(expr.hours, hour0):
-        if hour > hour0:
-            found = hour * 3600 + expr.minutes[0] * 60 + expr.seconds[0]
-            return found if found < high else None
-        for minute in _from(expr.minutes, minute0):
-            first_second = expr.seconds[0] if minute > minute0 else _next_in(expr.seconds, second0)
-            if first_second is not None:
-                found = hour * 3600 + minute * 60 + first_second
-                return found if found < high else None
-    return None
-
-
-def _last_time(expr: CronExpr, low: int, high: int) -> int | None:
-    """The last matching second of the day in [low, high]."""
-    if low > high or high < 0:
-        return None
-    hour0, rest = divmod(min(high, DAY_S - 1), 3600)
-    minute0, second0 = divmod(rest, 60)
-    for hour in _down_from(expr.hours, hour0):
-        if hour < hour0:
-            found = hour * 3600 + expr.minutes[-1] * 60 + expr.seconds[-1]
-            return found if found >= low else None
-        for minute in _down_from(expr.minutes, minute0):
-            last_second = expr.seconds[-1] if minute < minute0 else _prev_in(expr.seconds, second0)
-            if last_second is not None:
-                found = hour * 3600 + minute * 60 + last_second
-                return found if found >= low else None
-    return None
-
-
-def _from(values: tuple[int, ...], start: int) -> Iterable[int]:
-    return values[bisect.bisect_left(values, start) :]
-
-
-def _down_from(values: tuple[int, ...], start: int) -> Iterable[int]:
-    return reversed(values[: bisect.bisect_right(values, start)])
-
-
-def _next_in(values: tuple[int, ...], start: int) -> int | None:
-    i = bisect.bisect_left(values, start)
-    return values[i] if i < len(values) else None
-
-
-def _prev_in(values: tuple[int, ...], start: int) -> int | None:
-    i = bisect.bisect_right(values, start)
-    return values[i - 1] if i else None
-
-
-def _wall_epoch(day: date) -> int:
-    """`day`'s midnight as if the wall clock were UTC, in epoch seconds."""
-    return (day.toordinal() - _EPOCH_ORDINAL) * DAY_S
-
-
 def _offset_s(moment: datetime) -> int:
     offset = moment.utcoffset()
     assert offset is not None
     return int(offset.total_seconds())
-
-
-def _offset_at(epoch_s: int, tz: ZoneInfo) -> int:
-    return _offset_s(datetime.fromtimestamp(epoch_s, tz))
