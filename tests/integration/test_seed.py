@@ -55,6 +55,14 @@ async def test_seed_loads_a_catalogue_with_unique_skus_and_every_stock_level(
     assert _one(database_url, "SELECT min(price) FROM products") > 0
     assert _one(database_url, "SELECT count(*) FROM products WHERE tags = '{}'") == 0
     assert _one(database_url, "SELECT count(*) FROM products WHERE attributes = '{}'") == 0
+    # Every product has a synthetic popularity score, skewed towards low ones, from 0 to 100.
+    assert _one(database_url, "SELECT count(*) FROM product_popularity") == 2000
+    low, median, high = _query(
+        database_url,
+        "SELECT min(popularity), percentile_disc(0.5) WITHIN GROUP (ORDER BY popularity),"
+        " max(popularity) FROM product_popularity",
+    )[0]
+    assert 0 <= low < median < 25 < high <= 100
     # Every write is in the change log, COPY included, in one statement per batch.
     assert _query(
         database_url, "SELECT entity, op, count(*) FROM change_log GROUP BY 1, 2 ORDER BY 1"

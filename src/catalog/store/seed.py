@@ -38,8 +38,16 @@ CHUNK_ROWS = 10_000
 
 COPY_PRODUCTS = (
     "COPY products (sku, name, description, category_id, brand, price, stock, status, tags,"
-    " attributes, popularity, created_at, updated_at) FROM STDIN"
+    " attributes, created_at, updated_at) FROM STDIN"
 )
+# Synthetic popularity scores for the products just copied (ids above :after, this run's SKU
+# prefix): 100 * u ** 3 with u uniform in [0, 1), as scores are skewed, from the id (Knuth's
+# multiplicative hash), so the same ids get the same scores.
+SCORE_PRODUCTS = """
+    INSERT INTO product_popularity (product_id, popularity)
+    SELECT id, round(100 * power((id::numeric * 2654435761 %% 4294967296) / 4294967296, 3), 2)
+    FROM products WHERE id > %(after)s AND sku LIKE %(prefix)s ORDER BY id
+"""
 
 
 @dataclass(frozen=True)
@@ -95,13 +103,19 @@ async def ensure_categories(
 async def copy_products(
     conn: psycopg.AsyncConnection[Any], rows: ProductRows, *, count: int
 ) -> None:
-    """COPY the next `count` products of `rows` in the connection's current transaction."""
+    """COPY the next `count` products of `rows` in the connection's current transaction.
+
+    They get synthetic popularity scores too (scores live in their own table, so not by COPY).
+    """
+    cur = await conn.execute("SELECT coalesce(max(id), 0) FROM products")
+    after = (await cur.fetchone() or (0,))[0]
     async with conn.cursor() as cur, cur.copy(COPY_PRODUCTS) as copy:
         left = count
         while left > 0:
             chunk = min(CHUNK_ROWS, left)
             await copy.write(rows.take(chunk))
             left -= chunk
+    await conn.execute(SCORE_PRODUCTS, {"after": after, "prefix": f"{rows.sku_prefix}-%"})
 
 
 def new_sku_prefix(seed: int) -> str:
