@@ -59,7 +59,8 @@ _SCORE_BATCH = text(
         FROM batch b LEFT JOIN sold s ON s.product_id = b.id
     ), changed AS MATERIALIZED (
         SELECT sc.id, sc.stock, sc.score
-        FROM scored sc LEFT JOIN product_popularity pp ON pp.product_id = sc.id
+        FROM scored sc
+        LEFT JOIN product_popularity pp ON pp.product_id = sc.id AND pp.product_id > :after
         WHERE sc.score <> coalesce(pp.popularity, 0)
     ), written AS (
         INSERT INTO product_popularity AS pp (product_id, popularity)
