@@ -23,7 +23,10 @@ def _one(url: str, sql: str) -> Any:
 def _secondary_indexes(url: str) -> set[str]:
     rows = _query(
         url,
-        "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'products'::regclass",
+        "SELECT pg_get_indexdef(indexrelid) FROM pg_index"
+        " WHERE indrelid IN ('products'::regclass, 'product_popularity'::regclass)"
+        " UNION ALL SELECT conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint"
+        " WHERE conrelid = 'product_popularity'::regclass",
     )
     return {row[0] for row in rows}
 
@@ -32,6 +35,7 @@ async def test_seed_loads_a_catalogue_with_unique_skus_and_every_stock_level(
     database_url: str,
 ) -> None:
     indexes = _secondary_indexes(database_url)
+    assert any("FOREIGN KEY" in definition for definition in indexes)
 
     report = await seed.seed_products(database_url, products=2000, seed=1)
 
@@ -76,7 +80,7 @@ async def test_seed_loads_a_catalogue_with_unique_skus_and_every_stock_level(
         )
         == 0
     )
-    # The indexes dropped for the load are all back, exactly as they were.
+    # The indexes and the scores' foreign key dropped for the load are all back, as they were.
     assert _secondary_indexes(database_url) == indexes
 
 

@@ -47,7 +47,10 @@ _SCORE_BATCH = text(
                sum(-m.delta * power(0.5, (CAST(:as_of AT TIME ZONE 'UTC' AS date)
                    - CAST(m.created_at AT TIME ZONE 'UTC' AS date)) / :half_life)) AS units
         FROM stock_movements m
-        WHERE m.product_id IN (SELECT id FROM batch) AND m.delta < 0
+        -- The batch's id range, one index range scan (products outside the batch, deleted
+        -- ones, find no row in `batch` below).
+        WHERE m.product_id > :after AND m.product_id <= (SELECT max(id) FROM batch)
+          AND m.delta < 0
           AND m.created_at >= CAST(CAST(:as_of AT TIME ZONE 'UTC' AS date)
                                    - (:window_days - 1) AS timestamp) AT TIME ZONE 'UTC'
           AND m.created_at <= :as_of

@@ -172,7 +172,10 @@ async def seed_products(
 async def _load_into_empty(
     conn: psycopg.AsyncConnection[Any], rows: ProductRows, products: int, batch_rows: int
 ) -> bool:
-    """Load with the secondary indexes dropped if `products` is empty; False if it is not."""
+    """Load with the secondary indexes dropped if `products` is empty; False if it is not.
+
+    So are the ranking index and the foreign key of `product_popularity`, empty with it.
+    """
     if await _has_products(conn):
         await conn.rollback()
         return False
@@ -185,12 +188,24 @@ async def _load_into_empty(
         """
         SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
         FROM pg_index i
-        WHERE i.indrelid = 'products'::regclass
+        WHERE i.indrelid IN ('products'::regclass, 'product_popularity'::regclass)
           AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
         ORDER BY 1
         """
     )
     indexes = await cur.fetchall()
+    # The scores' foreign key too: checked once after the load, not once per row.
+    cur = await conn.execute(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+        " WHERE conrelid = 'product_popularity'::regclass AND contype = 'f' ORDER BY 1"
+    )
+    keys = await cur.fetchall()
+    for name, _ in keys:
+        await conn.execute(
+            sql.SQL("ALTER TABLE product_popularity DROP CONSTRAINT {}").format(
+                sql.Identifier(name)
+            )
+        )
     for name, _ in indexes:
         await conn.execute(sql.SQL("DROP INDEX {}").format(sql.SQL(name)))
     # Statements of `batch_rows` keep each trigger's transition table moderate.
@@ -198,6 +213,12 @@ async def _load_into_empty(
         await copy_products(conn, rows, count=batch)
     for _, definition in indexes:
         await conn.execute(sql.SQL(definition))
+    for name, definition in keys:
+        await conn.execute(
+            sql.SQL("ALTER TABLE product_popularity ADD CONSTRAINT {} {}").format(
+                sql.Identifier(name), sql.SQL(definition)
+            )
+        )
     await conn.commit()
     return True
 
