@@ -94,3 +94,43 @@ def test_the_fetch_restored_by_the_downgrade_is_procrastinates_verbatim() -> Non
     end = shipped.index("CREATE FUNCTION", start + 1)
     restored = module.fetch_job_function(locks_when_due=False)
     assert restored.strip() == "CREATE OR REPLACE" + shipped[start:end].strip()[len("CREATE") :]
+
+
+def test_popularity_scores_go_down_onto_products_and_back_without_change_log_rows(
+    database_url: str,
+) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        assert "popularity" not in _columns(conn, "products")
+        (category,) = conn.execute(
+            "INSERT INTO categories (name, slug) VALUES ('Tools', 'tools') RETURNING id"
+        ).fetchone() or (0,)
+        ids = [
+            row[0]
+            for row in conn.execute(
+                "INSERT INTO products (sku, name, category_id, price) VALUES"
+                " ('A', 'A', %(c)s, 1), ('B', 'B', %(c)s, 1) RETURNING id",
+                {"c": category},
+            ).fetchall()
+        ]
+        conn.execute(
+            "INSERT INTO product_popularity VALUES (%s, 2.5)", (ids[0],)
+        )  # B has no row: it scores 0
+        logged = conn.execute("SELECT count(*) FROM change_log").fetchone()
+    config = migrate.alembic_config(database_url)
+    popularity_table = ScriptDirectory.from_config(config).get_revision("0015")
+    assert popularity_table is not None and isinstance(popularity_table.down_revision, str)
+    command.downgrade(config, popularity_table.down_revision)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        scores = conn.execute("SELECT sku, popularity FROM products ORDER BY sku").fetchall()
+        assert [(sku, float(score)) for sku, score in scores] == [("A", 2.5), ("B", 0.0)]
+        assert conn.execute("SELECT to_regclass('products_popularity_idx')").fetchone() == (
+            "products_popularity_idx",
+        )
+        assert conn.execute("SELECT to_regclass('product_popularity')").fetchone() == (None,)
+        assert conn.execute("SELECT count(*) FROM change_log").fetchone() == logged
+    migrate.upgrade(database_url)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        assert "popularity" not in _columns(conn, "products")
+        rows = conn.execute("SELECT product_id, popularity FROM product_popularity").fetchall()
+        assert [(pid, float(score)) for pid, score in rows] == [(ids[0], 2.5)]
+        assert conn.execute("SELECT count(*) FROM change_log").fetchone() == logged

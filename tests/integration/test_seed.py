@@ -23,7 +23,10 @@ def _one(url: str, sql: str) -> Any:
 def _secondary_indexes(url: str) -> set[str]:
     rows = _query(
         url,
-        "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'products'::regclass",
+        "SELECT pg_get_indexdef(indexrelid) FROM pg_index"
+        " WHERE indrelid IN ('products'::regclass, 'product_popularity'::regclass)"
+        " UNION ALL SELECT conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint"
+        " WHERE conrelid = 'product_popularity'::regclass",
     )
     return {row[0] for row in rows}
 
@@ -32,6 +35,7 @@ async def test_seed_loads_a_catalogue_with_unique_skus_and_every_stock_level(
     database_url: str,
 ) -> None:
     indexes = _secondary_indexes(database_url)
+    assert any("FOREIGN KEY" in definition for definition in indexes)
 
     report = await seed.seed_products(database_url, products=2000, seed=1)
 
@@ -55,6 +59,14 @@ async def test_seed_loads_a_catalogue_with_unique_skus_and_every_stock_level(
     assert _one(database_url, "SELECT min(price) FROM products") > 0
     assert _one(database_url, "SELECT count(*) FROM products WHERE tags = '{}'") == 0
     assert _one(database_url, "SELECT count(*) FROM products WHERE attributes = '{}'") == 0
+    # Every product has a synthetic popularity score, skewed towards low ones, from 0 to 100.
+    assert _one(database_url, "SELECT count(*) FROM product_popularity") == 2000
+    low, median, high = _query(
+        database_url,
+        "SELECT min(popularity), percentile_disc(0.5) WITHIN GROUP (ORDER BY popularity),"
+        " max(popularity) FROM product_popularity",
+    )[0]
+    assert 0 <= low < median < 25 < high <= 100
     # Every write is in the change log, COPY included, in one statement per batch.
     assert _query(
         database_url, "SELECT entity, op, count(*) FROM change_log GROUP BY 1, 2 ORDER BY 1"
@@ -68,7 +80,7 @@ async def test_seed_loads_a_catalogue_with_unique_skus_and_every_stock_level(
         )
         == 0
     )
-    # The indexes dropped for the load are all back, exactly as they were.
+    # The indexes and the scores' foreign key dropped for the load are all back, as they were.
     assert _secondary_indexes(database_url) == indexes
 
 

@@ -53,7 +53,7 @@ def test_rows_are_deterministic_for_a_seed() -> None:
 
 def test_rows_are_complete_copy_lines_with_unique_skus() -> None:
     rows = _fields(ProductRows(_leaves(), seed=0, sku_prefix="S0-X", now=NOW).take(2000))
-    assert {len(r) for r in rows} == {13}
+    assert {len(r) for r in rows} == {12}
     assert len({r[0] for r in rows}) == 2000
     assert rows[0][0] == "S0-X-0000001"
     assert {int(r[3]) for r in rows} <= set(range(1, 26))

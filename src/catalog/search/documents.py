@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from catalog.domain.stock import level_of
-from catalog.store.tables import categories, products
+from catalog.store.tables import categories, product_popularity, products
 
 MAX_PATH_DEPTH = 64  # a walk up the tree stops here, whatever the data says
 
@@ -108,7 +108,13 @@ _COLUMNS = (
     products.c.stock,
     products.c.status,
     products.c.tags,
-    products.c.popularity,
+    # Scores live in their own table (catalog.store.popularity); a product without one has 0.
+    sa.func.coalesce(
+        sa.select(product_popularity.c.popularity)
+        .where(product_popularity.c.product_id == products.c.id)
+        .scalar_subquery(),
+        0,
+    ).label("popularity"),
     products.c.created_at,
     products.c.updated_at,
 )

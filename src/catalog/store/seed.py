@@ -38,8 +38,16 @@ CHUNK_ROWS = 10_000
 
 COPY_PRODUCTS = (
     "COPY products (sku, name, description, category_id, brand, price, stock, status, tags,"
-    " attributes, popularity, created_at, updated_at) FROM STDIN"
+    " attributes, created_at, updated_at) FROM STDIN"
 )
+# Synthetic popularity scores for the products just copied (ids above :after, this run's SKU
+# prefix): 100 * u ** 3 with u uniform in [0, 1), as scores are skewed, from the id (Knuth's
+# multiplicative hash), so the same ids get the same scores.
+SCORE_PRODUCTS = """
+    INSERT INTO product_popularity (product_id, popularity)
+    SELECT id, round(100 * power((id::numeric * 2654435761 %% 4294967296) / 4294967296, 3), 2)
+    FROM products WHERE id > %(after)s AND sku LIKE %(prefix)s ORDER BY id
+"""
 
 
 @dataclass(frozen=True)
@@ -95,13 +103,19 @@ async def ensure_categories(
 async def copy_products(
     conn: psycopg.AsyncConnection[Any], rows: ProductRows, *, count: int
 ) -> None:
-    """COPY the next `count` products of `rows` in the connection's current transaction."""
+    """COPY the next `count` products of `rows` in the connection's current transaction.
+
+    They get synthetic popularity scores too (scores live in their own table, so not by COPY).
+    """
+    cur = await conn.execute("SELECT coalesce(max(id), 0) FROM products")
+    after = (await cur.fetchone() or (0,))[0]
     async with conn.cursor() as cur, cur.copy(COPY_PRODUCTS) as copy:
         left = count
         while left > 0:
             chunk = min(CHUNK_ROWS, left)
             await copy.write(rows.take(chunk))
             left -= chunk
+    await conn.execute(SCORE_PRODUCTS, {"after": after, "prefix": f"{rows.sku_prefix}-%"})
 
 
 def new_sku_prefix(seed: int) -> str:
@@ -158,7 +172,10 @@ async def seed_products(
 async def _load_into_empty(
     conn: psycopg.AsyncConnection[Any], rows: ProductRows, products: int, batch_rows: int
 ) -> bool:
-    """Load with the secondary indexes dropped if `products` is empty; False if it is not."""
+    """Load with the secondary indexes dropped if `products` is empty; False if it is not.
+
+    So are the ranking index and the foreign key of `product_popularity`, empty with it.
+    """
     if await _has_products(conn):
         await conn.rollback()
         return False
@@ -171,12 +188,24 @@ async def _load_into_empty(
         """
         SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
         FROM pg_index i
-        WHERE i.indrelid = 'products'::regclass
+        WHERE i.indrelid IN ('products'::regclass, 'product_popularity'::regclass)
           AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
         ORDER BY 1
         """
     )
     indexes = await cur.fetchall()
+    # The scores' foreign key too: checked once after the load, not once per row.
+    cur = await conn.execute(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+        " WHERE conrelid = 'product_popularity'::regclass AND contype = 'f' ORDER BY 1"
+    )
+    keys = await cur.fetchall()
+    for name, _ in keys:
+        await conn.execute(
+            sql.SQL("ALTER TABLE product_popularity DROP CONSTRAINT {}").format(
+                sql.Identifier(name)
+            )
+        )
     for name, _ in indexes:
         await conn.execute(sql.SQL("DROP INDEX {}").format(sql.SQL(name)))
     # Statements of `batch_rows` keep each trigger's transition table moderate.
@@ -184,6 +213,12 @@ async def _load_into_empty(
         await copy_products(conn, rows, count=batch)
     for _, definition in indexes:
         await conn.execute(sql.SQL(definition))
+    for name, definition in keys:
+        await conn.execute(
+            sql.SQL("ALTER TABLE product_popularity ADD CONSTRAINT {} {}").format(
+                sql.Identifier(name), sql.SQL(definition)
+            )
+        )
     await conn.commit()
     return True
 

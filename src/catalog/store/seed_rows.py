@@ -193,6 +193,10 @@ class ProductRows:
         self._stamps = tuple(stamps)
         self._next = 1
 
+    @property
+    def sku_prefix(self) -> str:
+        return self._sku_prefix
+
     def take(self, count: int) -> str:
         """The next `count` products, one COPY text line each."""
         r = self._rng.random
@@ -230,7 +234,7 @@ class ProductRows:
                 f"\t{kit.category_id}\t{brand}\t{max(price, 1)}{cents}\t{stock}\t{status}"
                 f"\t{kit.tags[int(r() * len(kit.tags))]}"
                 f"\t{kit.attributes[int(r() * len(kit.attributes))]}"
-                f"\t{r() ** 3 * 100:.2f}\t{stamps[int(r() * len(stamps))]}\n"
+                f"\t{stamps[int(r() * len(stamps))]}\n"
             )
         self._next += count
         return "".join(lines)

@@ -46,11 +46,20 @@ products = Table(
     Column("status", Text, nullable=False),
     Column("tags", ARRAY(Text), nullable=False),
     Column("attributes", JSONB, nullable=False),
-    Column("popularity", Numeric, nullable=False),
     Column("version", BigInteger, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("deleted_at", DateTime(timezone=True)),
+)
+
+# A product's popularity score (catalog.store.popularity); no row means 0.
+product_popularity = Table(
+    "product_popularity",
+    metadata,
+    Column(
+        "product_id", BigInteger, ForeignKey("products.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("popularity", Numeric, nullable=False),
 )
 
 stock_movements = Table(
