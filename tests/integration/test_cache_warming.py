@@ -60,7 +60,7 @@ async def catalogue(runtime: Runtime) -> AsyncIterator[dict[str, int]]:
         scores = {"p1": 2.0, "p2": 1.0, "p3": 3.0, "p4": 0.0, "p5": 5.0, "p6": 9.0}
         for name, score in scores.items():
             await conn.execute(
-                sa.text("UPDATE products SET popularity = :s WHERE id = :id"),
+                sa.text("INSERT INTO product_popularity (product_id, popularity) VALUES (:id, :s)"),
                 {"s": score, "id": ids[name]},
             )
         # The most popular of all is deleted: never warmed.

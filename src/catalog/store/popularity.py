@@ -139,8 +139,10 @@ async def most_popular_ids(conn: AsyncConnection, *, limit: int) -> list[int]:
     """
     rows = await conn.scalars(
         text(
-            "SELECT id FROM products WHERE deleted_at IS NULL AND popularity > 0"
-            " ORDER BY popularity DESC, id LIMIT :limit"
+            "SELECT pp.product_id FROM product_popularity pp"
+            " JOIN products p ON p.id = pp.product_id"
+            " WHERE p.deleted_at IS NULL AND pp.popularity > 0"
+            " ORDER BY pp.popularity DESC, pp.product_id LIMIT :limit"
         ),
         {"limit": limit},
     )
