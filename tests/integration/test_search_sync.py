@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from catalog.bootstrap import Runtime
 from catalog.search import rebuild, sync
 from catalog.search.backend import SearchBackend
-from catalog.search.documents import load_documents
+from catalog.search.documents import iter_documents, load_documents
 from catalog.search.query import SearchQuery
 from catalog.search.tantivy_index import TantivySearch
 from catalog.store import changelog
@@ -261,3 +261,20 @@ async def test_a_rebuild_moves_a_cursor_ahead_of_its_start_back(runtime: Runtime
     assert report.start == ahead  # the build started after that change: nothing to replay
     assert await cursor_of(db) == ahead
     assert await found(search, "hammer") == [ids[0]]
+
+
+async def test_a_full_read_of_the_catalogue_holds_no_transaction_between_pages(
+    runtime: Runtime,
+) -> None:
+    # A rebuild or reconcile reads every product; one transaction around all of it would hold
+    # back every change-log reader on the server (search, caches, events, alerts) until it ends.
+    async with runtime.engine.begin() as conn:
+        category = await add_category(conn, "Tools")
+        for n in range(3):
+            await add_product(conn, f"P{n}", category_id=category)
+    seen = []
+    async with runtime.engine.connect() as conn:
+        async for page in iter_documents(conn, batch_size=1):
+            assert not conn.in_transaction()
+            seen.extend(d.sku for d in page)
+    assert seen == ["P0", "P1", "P2"]

@@ -179,19 +179,27 @@ async def products_in_categories(conn: AsyncConnection, category_ids: Sequence[i
 async def iter_documents(
     conn: AsyncConnection, *, batch_size: int, paths: CategoryPaths | None = None
 ) -> AsyncIterator[list[ProductDocument]]:
-    """Every live product's document, in id order, `batch_size` at a time (keyset paging)."""
+    """Every live product's document, in id order, `batch_size` at a time (keyset paging).
+
+    Each page is read in a transaction of its own, so `conn` must not be in one: a read open
+    for a whole catalogue (a rebuild or reconcile of a million products takes minutes) would
+    hold back every change-log reader on the server until it ends (catalog.store.changelog).
+    A page may see changes made after an earlier one; the change log replays those.
+    """
     if paths is None:
-        paths = await load_category_paths(conn)
+        async with conn.begin():
+            paths = await load_category_paths(conn)
     after = 0
     while True:
-        rows = (
-            await conn.execute(
-                sa.select(*_COLUMNS)
-                .where(products.c.id > after, products.c.deleted_at.is_(None))
-                .order_by(products.c.id)
-                .limit(batch_size)
-            )
-        ).all()
+        async with conn.begin():
+            rows = (
+                await conn.execute(
+                    sa.select(*_COLUMNS)
+                    .where(products.c.id > after, products.c.deleted_at.is_(None))
+                    .order_by(products.c.id)
+                    .limit(batch_size)
+                )
+            ).all()
         if not rows:
             return
         yield [build_document(row, paths) for row in rows]

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from catalog.search.backend import SearchBackend
-from catalog.search.documents import count_live_products, iter_documents, load_category_paths
+from catalog.search.documents import count_live_products, iter_documents
 from catalog.search.sync import CONSUMER, index_lock, saved_cursor
 from catalog.store import changelog
 
@@ -73,13 +73,11 @@ async def rebuild(
         done = 0
         try:
             await progress(0, total)
-            async with conn.begin():
-                paths = await load_category_paths(conn)
-                async for batch in iter_documents(conn, batch_size=batch_size, paths=paths):
-                    check_stop()
-                    await search.upsert(generation, batch)
-                    done += len(batch)
-                    await progress(done, max(total, done))
+            async for batch in iter_documents(conn, batch_size=batch_size):
+                check_stop()
+                await search.upsert(generation, batch)
+                done += len(batch)
+                await progress(done, max(total, done))
             await search.commit(generation)
             # Let go of the writer: from now on `search-sync` (maybe in another process)
             # writes this generation.

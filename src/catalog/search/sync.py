@@ -216,19 +216,18 @@ async def reconcile(
         if generation is None:
             return ReconcileReport(None, 0, 0, 0, 0, datetime.now(UTC))
         indexed = dict(await search.digests(generation))
-        async with conn.begin():
-            async for batch in iter_documents(conn, batch_size=batch_size):
-                repairs = []
-                for document in batch:
-                    digest = indexed.pop(document.id, None)
-                    if digest is None:
-                        missing += 1
-                        repairs.append(document)
-                    elif digest != document.digest:
-                        stale += 1
-                        repairs.append(document)
-                checked += len(batch)
-                await search.upsert(generation, repairs)
+        async for batch in iter_documents(conn, batch_size=batch_size):
+            repairs = []
+            for document in batch:
+                digest = indexed.pop(document.id, None)
+                if digest is None:
+                    missing += 1
+                    repairs.append(document)
+                elif digest != document.digest:
+                    stale += 1
+                    repairs.append(document)
+            checked += len(batch)
+            await search.upsert(generation, repairs)
         leftovers = sorted(indexed)
         for start in range(0, len(leftovers), DOCUMENT_CHUNK):
             await search.delete(generation, leftovers[start : start + DOCUMENT_CHUNK])
