@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -11,12 +13,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from catalog.bootstrap import Runtime
+from catalog.jobs import search_sync
 from catalog.search import rebuild, sync
 from catalog.search.backend import SearchBackend
 from catalog.search.documents import iter_documents, load_documents
 from catalog.search.query import SearchQuery
 from catalog.search.tantivy_index import TantivySearch
 from catalog.store import changelog
+from catalog.work.services.context import Trigger
 from tests.support import inproc
 from tests.support.catalogue import add_category, add_product
 from tests.support.polling import eventually
@@ -74,8 +78,22 @@ async def cursor_of(db: AsyncEngine) -> changelog.Cursor | None:
 
 def test_the_service_is_declared_as_the_safety_net_with_notify(runtime: Runtime) -> None:
     definition = runtime.work.services["search-sync"]
-    assert definition.interval_s == 1800
+    assert definition.interval_s == 5  # catches changes no NOTIFY announces
     assert definition.listen == changelog.CHANNEL
+
+
+def test_reconcile_runs_first_on_a_wake_and_every_30_minutes_not_every_interval() -> None:
+    def due(trigger: Trigger, reconciled_ago_s: float | None) -> bool:
+        state = search_sync._LeaderState(
+            reconciled_at=None if reconciled_ago_s is None else time.monotonic() - reconciled_ago_s
+        )
+        return search_sync._reconcile_due(SimpleNamespace(trigger=trigger), state)  # type: ignore[arg-type]
+
+    assert due(Trigger.INTERVAL, None)  # a new leader's first step
+    assert not due(Trigger.INTERVAL, 60)
+    assert not due(Trigger.NOTIFY, 1799)
+    assert due(Trigger.NOTIFY, 1800)
+    assert due(Trigger.WAKE, 1)  # an operator asked for it
 
 
 async def test_the_service_builds_then_follows_commits_deletes_and_renames(

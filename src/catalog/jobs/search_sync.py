@@ -3,7 +3,8 @@
 Each step: build the first generation from PostgreSQL if none is live, then apply the change
 log since the service's cursor (woken by the change-log NOTIFY, so a commit is searchable within
 about a second), then, every `RECONCILE_EVERY_S` and on an operator's wake-up, reconcile the
-index with PostgreSQL. The interval is the safety net for a missed NOTIFY. A new leader
+index with PostgreSQL. The 5-second interval is the safety net for a missed NOTIFY and for a
+change held back behind a long transaction. A new leader
 reconciles on its first step. Status: lag in rows and seconds, and details with the last batch
 and the last reconcile.
 """
@@ -23,8 +24,11 @@ from catalog.work.services.context import ServiceContext, Trigger
 
 registry = WorkRegistry()
 
-SAFETY_INTERVAL_S = 1800.0
-RECONCILE_EVERY_S = 1800.0
+# A NOTIFY wakes a step at once. This catches what no NOTIFY announces: a change that was held
+# back behind a long transaction elsewhere on the server past HELD_BACK_MAX_S (its end sends
+# nothing), or a missed NOTIFY. An idle step is two small queries.
+SAFETY_INTERVAL_S = 5.0
+RECONCILE_EVERY_S = 1800.0  # the original system's 30-minute sync, kept as a drift repair
 BACKOFF = RetryPolicy(backoff_s=1.0, max_backoff_s=60.0, jitter=0.25)
 
 
@@ -48,7 +52,7 @@ def _state(ctx: ServiceContext) -> _LeaderState:
 
 
 def _reconcile_due(ctx: ServiceContext, state: _LeaderState) -> bool:
-    if ctx.trigger in (Trigger.WAKE, Trigger.INTERVAL) or state.reconciled_at is None:
+    if ctx.trigger is Trigger.WAKE or state.reconciled_at is None:
         return True
     return time.monotonic() - state.reconciled_at >= RECONCILE_EVERY_S
 
