@@ -1,0 +1,179 @@
+"""search-sync across two real `catalog worker` processes sharing one tantivy index: its leader
+SIGKILLed in the middle of a bulk change, the other takes over and the index ends up exact."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from psycopg.rows import dict_row
+
+from catalog.bootstrap import Runtime
+from catalog.search.documents import iter_documents
+from catalog.store import changelog
+from tests.integration.test_service_failover import url_for_settings
+from tests.support.polling import eventually
+from tests.support.processes import CatalogProcess, start_worker
+
+pytestmark = pytest.mark.slow
+
+SERVICE = "search-sync"
+PRODUCTS = 2000
+BATCH = 20  # CATALOG_SEARCH_SYNC_BATCH_SIZE: the bulk change spans some 110 batches
+TIMEOUT_S = 180  # generous: a busy 2-core machine, two workers and the test's PostgreSQL
+
+
+@pytest.fixture
+def workers(database_url: str, tmp_path: Path) -> Iterator[list[CatalogProcess]]:
+    """Two workers on the test's catalogue (filled first, so that their first step builds the
+    index from it) and one data directory; killed at the end."""
+    fill(database_url)
+    started = [
+        start_worker(
+            url_for_settings(database_url),
+            tmp_path,
+            name=name,
+            concurrency=1,
+            data_dir=str(tmp_path),  # the tantivy index lives on this one host
+            search_sync_batch_size=BATCH,
+            scheduler_enabled=False,
+        )
+        for name in ("w1", "w2")
+    ]
+    yield started
+    for process in started:
+        process.kill()
+
+
+def fill(database_url: str) -> None:
+    """`PRODUCTS` products under Home > Tools, named after their SKU."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        home = conn.execute(
+            "INSERT INTO categories (name, slug) VALUES ('Home', 'home') RETURNING id"
+        ).fetchone()
+        assert home is not None
+        conn.execute(
+            "WITH tools AS (INSERT INTO categories (name, slug, parent_id)"
+            " VALUES ('Tools', 'tools', %s) RETURNING id)"
+            " INSERT INTO products (sku, name, category_id, price, stock)"
+            " SELECT 'SKU-' || n, 'Product ' || n, tools.id, n %% 100 + 1, n %% 30"
+            " FROM generate_series(1, %s) AS n, tools",
+            (home[0], PRODUCTS),
+        )
+
+
+def bulk_change(database_url: str) -> int:
+    """Rename and reprice every product, and soft-delete every ninth, in one transaction."""
+    with psycopg.connect(database_url) as conn:
+        renamed = conn.execute(
+            "UPDATE products SET name = 'Renamed ' || sku, price = price + 1"
+        ).rowcount
+        deleted = conn.execute("UPDATE products SET deleted_at = now() WHERE id % 9 = 0").rowcount
+    return renamed + deleted
+
+
+def service_row(database_url: str) -> dict[str, Any] | None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        cur = conn.cursor(row_factory=dict_row)
+        return cur.execute("SELECT * FROM work_services WHERE name = %s", (SERVICE,)).fetchone()
+
+
+def instance_of(process: CatalogProcess) -> str:
+    return f"{socket.gethostname()}:{process.pid}"
+
+
+async def lag_rows(rt: Runtime) -> int | None:
+    """Change-log rows search-sync has not applied yet; None before its first build."""
+    async with rt.engine.connect() as conn, conn.begin():
+        try:
+            return (await changelog.lag(conn, SERVICE)).rows
+        except changelog.ConsumerNotFound:
+            return None
+
+
+def logs(workers: list[CatalogProcess]) -> str:
+    return "\n".join(f"--- {p.log_path.name}\n{p.log_path.read_text()}" for p in workers)
+
+
+async def test_a_leader_killed_mid_batch_is_replaced_and_the_index_ends_up_exact(
+    database_url: str, runtime: Runtime, workers: list[CatalogProcess]
+) -> None:
+    search = runtime.search  # a reader on the workers' shared index directory
+
+    async def built() -> bool:
+        return await search.live_generation() is not None and await lag_rows(runtime) == 0
+
+    try:
+        await eventually(built, timeout_s=TIMEOUT_S, what="the first build")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{logs(workers)}") from None
+    assert await search.count() == PRODUCTS
+
+    changed = bulk_change(database_url)
+    assert changed == PRODUCTS + PRODUCTS // 9
+
+    async def mid_work() -> dict[str, Any] | None:
+        """The leader's row once it is running and has applied a few batches, not all."""
+        behind = await lag_rows(runtime)
+        row = service_row(database_url)
+        if behind is None or row is None or row["state"] != "running" or not row["leader"]:
+            return None
+        return row if 3 * BATCH <= changed - behind <= changed - 20 * BATCH else None
+
+    row = await eventually(mid_work, timeout_s=TIMEOUT_S, what="search-sync mid-work")
+    (leader,) = [p for p in workers if instance_of(p) == row["leader"]]
+    (survivor,) = [p for p in workers if p is not leader]
+    leader.signal(signal.SIGKILL)
+    leader.wait(timeout_s=10)
+    killed_at = time.time()
+    left = await lag_rows(runtime)
+    assert left is not None and left >= 10 * BATCH, left  # it died with much work to do
+    print(f"killed the leader with {left} of {changed} changes left")
+
+    async def taken_over_and_done() -> dict[str, Any] | None:
+        """The survivor's first step as leader finished: caught up, then reconciled."""
+        now = service_row(database_url)
+        if now is None or now["leader"] != instance_of(survivor) or await lag_rows(runtime):
+            return None
+        check = (now["details"] or {}).get("last_reconcile")
+        done = now["last_finished_at"] is not None and now["last_finished_at"].timestamp()
+        return now if check and done and done > killed_at else None
+
+    try:
+        final = await eventually(taken_over_and_done, timeout_s=TIMEOUT_S, what="a takeover")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; {service_row(database_url)}\n{logs(workers)}") from None
+
+    print(f"the survivor caught up and reconciled {time.time() - killed_at:.1f} s after the kill")
+    details = final["details"]
+    # The survivor went on from the saved cursor, in batches of the configured size ...
+    assert 0 < details["last_batch"]["size"] <= BATCH, details
+    # ... and lost nothing: the reconcile after its catch-up had nothing to repair.
+    check = details["last_reconcile"]
+    assert (check["missing"], check["stale"], check["extra"]) == (0, 0, 0), check
+    assert check["checked"] == PRODUCTS - PRODUCTS // 9
+
+    # Every live product's latest document, and nothing else.
+    generation = await search.live_generation()
+    assert generation is not None and generation == details["generation"]
+    indexed = dict(await search.digests(generation))
+    truth: dict[int, int] = {}
+    async with runtime.engine.connect() as conn, conn.begin():
+        async for batch in iter_documents(conn, batch_size=1000):
+            truth.update((document.id, document.digest) for document in batch)
+        deleted = set(
+            (await conn.execute(sa.text("SELECT id FROM products WHERE deleted_at IS NOT NULL")))
+            .scalars()
+            .all()
+        )
+    assert len(truth) == PRODUCTS - PRODUCTS // 9 and len(deleted) == PRODUCTS // 9
+    assert indexed.keys() == truth.keys() and not deleted & indexed.keys()
+    assert indexed == truth
+    assert survivor.alive(), survivor.log()
