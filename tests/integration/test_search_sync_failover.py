@@ -19,7 +19,7 @@ from catalog.bootstrap import Runtime
 from catalog.search.documents import iter_documents
 from catalog.store import changelog
 from tests.integration.test_service_failover import url_for_settings
-from tests.support.polling import eventually
+from tests.support.polling import eventually, wait_until
 from tests.support.processes import CatalogProcess, start_worker
 
 pytestmark = pytest.mark.slow
@@ -35,6 +35,7 @@ def workers(database_url: str, tmp_path: Path) -> Iterator[list[CatalogProcess]]
     """Two workers on the test's catalogue (filled first, so that their first step builds the
     index from it) and one data directory; killed at the end."""
     fill(database_url)
+    wait_until(lambda: settled(database_url), timeout_s=TIMEOUT_S, what="the fill readable")
     started = [
         start_worker(
             url_for_settings(database_url),
@@ -79,6 +80,28 @@ def bulk_change(database_url: str) -> int:
     return renamed + deleted
 
 
+def settled(database_url: str) -> bool:
+    """Every change-log row is readable: no transaction anywhere on the (shared) server is
+    older than the last one, so the first build's start comes after the whole fill."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT txid < pg_snapshot_xmin(pg_current_snapshot()) FROM change_log"
+            " ORDER BY txid DESC LIMIT 1"
+        ).fetchone()
+    return row is None or bool(row[0])
+
+
+def oldest_transaction(database_url: str) -> object:
+    """The server's oldest open transaction, for a failure's message (a shared server's long
+    transaction holds every change-log consumer back)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        return conn.execute(
+            "SELECT datname, state, now() - xact_start, left(query, 100) FROM pg_stat_activity"
+            " WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid()"
+            " ORDER BY xact_start LIMIT 1"
+        ).fetchone()
+
+
 def service_row(database_url: str) -> dict[str, Any] | None:
     with psycopg.connect(database_url, autocommit=True) as conn:
         cur = conn.cursor(row_factory=dict_row)
@@ -98,8 +121,14 @@ async def lag_rows(rt: Runtime) -> int | None:
             return None
 
 
-def logs(workers: list[CatalogProcess]) -> str:
-    return "\n".join(f"--- {p.log_path.name}\n{p.log_path.read_text()}" for p in workers)
+async def diagnosis(database_url: str, rt: Runtime, workers: list[CatalogProcess]) -> str:
+    return "\n".join(
+        [
+            f"lag {await lag_rows(rt)}; oldest transaction {oldest_transaction(database_url)}",
+            f"service {service_row(database_url)}",
+            *(f"--- {p.log_path.name}\n{p.log_path.read_text()}" for p in workers),
+        ]
+    )
 
 
 async def test_a_leader_killed_mid_batch_is_replaced_and_the_index_ends_up_exact(
@@ -113,7 +142,7 @@ async def test_a_leader_killed_mid_batch_is_replaced_and_the_index_ends_up_exact
     try:
         await eventually(built, timeout_s=TIMEOUT_S, what="the first build")
     except AssertionError as exc:
-        raise AssertionError(f"{exc}\n{logs(workers)}") from None
+        raise AssertionError(f"{exc}\n{await diagnosis(database_url, runtime, workers)}") from None
     assert await search.count() == PRODUCTS
 
     changed = bulk_change(database_url)
@@ -127,7 +156,10 @@ async def test_a_leader_killed_mid_batch_is_replaced_and_the_index_ends_up_exact
             return None
         return row if 3 * BATCH <= changed - behind <= changed - 20 * BATCH else None
 
-    row = await eventually(mid_work, timeout_s=TIMEOUT_S, what="search-sync mid-work")
+    try:
+        row = await eventually(mid_work, timeout_s=TIMEOUT_S, what="search-sync mid-work")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{await diagnosis(database_url, runtime, workers)}") from None
     (leader,) = [p for p in workers if instance_of(p) == row["leader"]]
     (survivor,) = [p for p in workers if p is not leader]
     leader.signal(signal.SIGKILL)
@@ -149,7 +181,7 @@ async def test_a_leader_killed_mid_batch_is_replaced_and_the_index_ends_up_exact
     try:
         final = await eventually(taken_over_and_done, timeout_s=TIMEOUT_S, what="a takeover")
     except AssertionError as exc:
-        raise AssertionError(f"{exc}; {service_row(database_url)}\n{logs(workers)}") from None
+        raise AssertionError(f"{exc}\n{await diagnosis(database_url, runtime, workers)}") from None
 
     print(f"the survivor caught up and reconciled {time.time() - killed_at:.1f} s after the kill")
     details = final["details"]
