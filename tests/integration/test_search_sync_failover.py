@@ -10,11 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 import sqlalchemy as sa
 from psycopg.rows import dict_row
 
+from catalog.api.app import create_app
 from catalog.bootstrap import Runtime
 from catalog.search.documents import iter_documents
 from catalog.store import changelog
@@ -108,6 +110,13 @@ def service_row(database_url: str) -> dict[str, Any] | None:
         return cur.execute("SELECT * FROM work_services WHERE name = %s", (SERVICE,)).fetchone()
 
 
+async def wake(rt: Runtime) -> None:
+    transport = httpx.ASGITransport(app=create_app(rt))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        woken = await http.post(f"/api/backgroundjobs/background-services/{SERVICE}/wake")
+        assert woken.status_code == 202, woken.text
+
+
 def instance_of(process: CatalogProcess) -> str:
     return f"{socket.gethostname()}:{process.pid}"
 
@@ -148,11 +157,26 @@ async def test_a_leader_killed_mid_batch_is_replaced_and_the_index_ends_up_exact
     changed = bulk_change(database_url)
     assert changed == PRODUCTS + PRODUCTS // 9
 
+    woken: list[float] = []
+
     async def mid_work() -> dict[str, Any] | None:
         """The leader's row once it is running and has applied a few batches, not all."""
         behind = await lag_rows(runtime)
         row = service_row(database_url)
-        if behind is None or row is None or row["state"] != "running" or not row["leader"]:
+        if behind is None or row is None or not row["leader"]:
+            return None
+        if (
+            row["state"] == "idle"
+            and behind == changed
+            and (not woken or woken[-1] < time.time() - 5)
+        ):
+            # A transaction elsewhere on the shared server held the change back for longer
+            # than the step looks for held-back rows: once readable, wake it as an operator.
+            if settled(database_url):
+                await wake(runtime)
+                woken.append(time.time())
+            return None
+        if row["state"] != "running":
             return None
         return row if 3 * BATCH <= changed - behind <= changed - 20 * BATCH else None
 
@@ -167,7 +191,7 @@ async def test_a_leader_killed_mid_batch_is_replaced_and_the_index_ends_up_exact
     killed_at = time.time()
     left = await lag_rows(runtime)
     assert left is not None and left >= 10 * BATCH, left  # it died with much work to do
-    print(f"killed the leader with {left} of {changed} changes left")
+    print(f"killed the leader with {left} of {changed} changes left ({len(woken)} wake-ups)")
 
     async def taken_over_and_done() -> dict[str, Any] | None:
         """The survivor's first step as leader finished: caught up, then reconciled."""
