@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     search_index_prefix: str = Field(
         default="catalog-products", min_length=1, pattern=r"^[a-z0-9][a-z0-9_.-]*$"
     )
+    # Change-log rows per search-sync batch (one index commit and one cursor save each; a
+    # killed step repeats at most one batch). Small values make the fault tests' work span
+    # many batches; the default suits production.
+    search_sync_batch_size: int = Field(default=500, ge=1, le=100_000)
 
     @field_validator("redis_url", "rabbitmq_url", "elasticsearch_url")
     @classmethod

@@ -74,7 +74,12 @@ async def search_sync(ctx: ServiceContext) -> None:
             built = await rebuild.rebuild(db, search, check_stop=ctx.check_stop)
             ctx.log.info("built the search index: %d documents", built.documents)
             state.reconciled_at = time.monotonic()  # it is PostgreSQL's as of now
-        caught_up = await sync.catch_up(db, search, should_stop=ctx.should_stop)
+        caught_up = await sync.catch_up(
+            db,
+            search,
+            should_stop=ctx.should_stop,
+            batch_size=ctx.resources.settings.search_sync_batch_size,
+        )
         if caught_up.last_batch is not None:
             state.last_batch = caught_up.last_batch
         if not ctx.should_stop() and _reconcile_due(ctx, state):
