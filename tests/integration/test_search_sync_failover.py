@@ -221,7 +221,7 @@ async def test_a_leader_killed_mid_batch_is_replaced_and_the_index_ends_up_exact
     assert generation is not None and generation == details["generation"]
     indexed = dict(await search.digests(generation))
     truth: dict[int, int] = {}
-    async with runtime.engine.connect() as conn, conn.begin():
+    async with runtime.engine.connect() as conn:
         async for batch in iter_documents(conn, batch_size=1000):
             truth.update((document.id, document.digest) for document in batch)
         deleted = set(

@@ -8,6 +8,7 @@ compares to find stale documents without comparing field by field.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -181,17 +182,22 @@ async def iter_documents(
 ) -> AsyncIterator[list[ProductDocument]]:
     """Every live product's document, in id order, `batch_size` at a time (keyset paging).
 
-    Each page is read in a transaction of its own, so `conn` must not be in one: a read open
-    for a whole catalogue (a rebuild or reconcile of a million products takes minutes) would
-    hold back every change-log reader on the server until it ends (catalog.store.changelog).
-    A page may see changes made after an earlier one; the change log replays those.
+    Unless the caller holds a transaction on `conn`, each page is read in a transaction of its
+    own: a read open for a whole catalogue (a rebuild or reconcile of a million products takes
+    minutes) would hold back every change-log reader on the server until it ends
+    (catalog.store.changelog). A page may then see changes made after an earlier one; the change
+    log replays those.
     """
+
+    def page_transaction() -> contextlib.AbstractAsyncContextManager[object]:
+        return contextlib.nullcontext() if conn.in_transaction() else conn.begin()
+
     if paths is None:
-        async with conn.begin():
+        async with page_transaction():
             paths = await load_category_paths(conn)
     after = 0
     while True:
-        async with conn.begin():
+        async with page_transaction():
             rows = (
                 await conn.execute(
                     sa.select(*_COLUMNS)
