@@ -10,6 +10,9 @@ processes on free loopback ports, with a fresh data directory (the tantivy index
 - serve: one `catalog serve` (API, worker and background services, `search-sync` among them);
 - split: `catalog api` and `catalog worker` sharing the data directory (one host).
 
+The scheduler is off in both (no recurring job rewrites products meanwhile); the background
+services, `search-sync` among them, run as usual.
+
 Once `search-sync` has built the index, --updates updates are sent at --rate per second, each a
 `PATCH /api/products/{id}` renaming a product to a unique word, while a poller per update
 searches `GET /api/search?q=<word>` every --poll-ms until the product is among the hits. The
@@ -53,6 +56,10 @@ def _env(url: str, data_dir: Path, port: int) -> dict[str, str]:
         "CATALOG_PORT": str(port),
         "CATALOG_LOG_LEVEL": "WARNING",
         "CATALOG_DEMO_DATA": "false",
+        # No recurring jobs: a fresh catalogue's first catch-up runs (popularity, forecasts)
+        # would rewrite products meanwhile. The background services, search-sync among them,
+        # run as usual.
+        "CATALOG_SCHEDULER_ENABLED": "false",
     }
 
 
