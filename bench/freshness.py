@@ -99,14 +99,14 @@ async def measure(base_url: str, ids: list[int], args: argparse.Namespace) -> di
     """Send the updates at the rate, poll for each, return the latencies (seconds)."""
     run = uuid.uuid4().hex[:6]
     latencies: list[float] = []
-    lost: list[int] = []
+    lost: list[int] = []  # ordinals of the updates never found
     patch_ms: list[float] = []
     polls = 0
     failures: dict[str, int] = {}
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=10) as client:
 
-        async def follow(product_id: int, word: str, committed: float) -> None:
+        async def follow(n: int, product_id: int, word: str, committed: float) -> None:
             nonlocal polls
             while time.monotonic() - committed < args.give_up:
                 polls += 1
@@ -119,7 +119,7 @@ async def measure(base_url: str, ids: list[int], args: argparse.Namespace) -> di
                     kind = f"search {response.status_code}"
                     failures[kind] = failures.get(kind, 0) + 1
                 await asyncio.sleep(args.poll_ms / 1000)
-            lost.append(product_id)
+            lost.append(n)
 
         async def update(n: int, product_id: int) -> None:
             # One word, letters and digits, far from every other run's and update's words.
@@ -132,7 +132,7 @@ async def measure(base_url: str, ids: list[int], args: argparse.Namespace) -> di
                 kind = f"patch {response.status_code}"
                 failures[kind] = failures.get(kind, 0) + 1
                 return
-            await follow(product_id, word, committed)
+            await follow(n, product_id, word, committed)
 
         updates: list[asyncio.Task[None]] = []
         begin = time.monotonic()
@@ -153,6 +153,7 @@ async def measure(base_url: str, ids: list[int], args: argparse.Namespace) -> di
         "updates": len(ids),
         "found": len(ordered),
         "lost": len(lost),
+        "lost_updates": sorted(lost)[:50],
         "rate_per_s": round((len(ids) - 1) / sending_s, 2) if len(ids) > 1 else None,
         "p50_s": pct(0.50),
         "p99_s": pct(0.99),
@@ -176,7 +177,10 @@ def run_mode(server: BenchServer, mode: str, args: argparse.Namespace) -> dict[s
         base_url = f"http://127.0.0.1:{port}"
         with ExitStack() as stack:
             data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fresh-")))
-            log = stack.enter_context(tempfile.TemporaryFile())
+            kept_log = f"{args.log}.{mode}" if args.log else None
+            log = stack.enter_context(
+                open(kept_log, "w+b") if kept_log else tempfile.TemporaryFile()  # noqa: SIM115
+            )
             processes: list[subprocess.Popen[bytes]] = []
             try:
                 if mode == "serve":
@@ -215,6 +219,7 @@ def main() -> None:
     parser.add_argument("--give-up", type=float, default=20.0, help="seconds per update")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", action="store_true", help="keep the databases")
+    parser.add_argument("--log", help="keep the processes' logs in LOG.<mode>")
     args = parser.parse_args()
     modes = MODES if args.mode == "both" else (args.mode,)
     started = time.monotonic()

@@ -5,7 +5,8 @@ Layout under `root` (`<data_dir>/search/tantivy`): one directory per generation,
 any process on the host check `LIVE` before each search and reopen when it changed, and check
 the live index's `meta.json` (which each commit replaces) and reload when it changed, so each
 commit is seen by the next search in every process. (tantivy's own reload on commit polls
-`meta.json` only every 500 ms; it stays on as a safety net.) tantivy allows one writer per
+`meta.json` only every 500 ms, and a reload of its watcher thread racing ours could leave the
+older state in place: the readers here reload only when told to.) tantivy allows one writer per
 index directory (a file lock); the calls block, so they run in a worker thread.
 """
 
@@ -221,6 +222,7 @@ class TantivySearch:
                 meta = _meta_of(self.root / generation / "meta.json")
                 try:
                     index = tantivy.Index.open(str(self.root / generation))
+                    index.config_reader(reload_policy="Manual")
                 except ValueError as error:
                     problem = f"the search index cannot be opened: {error}"
                     raise SearchUnavailable(problem) from error
