@@ -9,7 +9,12 @@ from another process (asyncio + httpx, keep-alive connections) for a bounded tim
 
 - get_product: GET /api/products/{id} with random existing ids;
 - list_filtered: GET /api/products?category_id=<a department>&min_price=10&max_price=200
-  &stock_level=in_stock&sort=price&limit=50.
+  &stock_level=in_stock&sort=price&limit=50;
+- get_product_cached: GET /api/products/{id} over --cached-ids ids, every one warmed into the
+  cache first (each answer is `X-Cache: hit`);
+- minimal_endpoint: the same paths on a minimal FastAPI app (bench/minimal_app.py, in its own
+  process on another port, served by uvicorn as `catalog api` is) that returns the same bytes:
+  the ceiling for a cached read. `cached_vs_minimal` is the ratio of their requests/s.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -45,6 +51,8 @@ START_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 15
 REQUEST_TIMEOUT_S = 10
 SAMPLE_IDS = 20_000
+CACHED_IDS = 1_000
+SCENARIOS = ("get_product", "list_filtered", "get_product_cached", "minimal_endpoint")
 
 
 @dataclass(frozen=True)
@@ -65,7 +73,7 @@ def product_count(url: str) -> int:
     return int(row[0]) if row else 0
 
 
-def scenarios(url: str, *, seed: int) -> list[Scenario]:
+def scenarios(url: str, *, seed: int, cached_ids: int = CACHED_IDS) -> list[Scenario]:
     """The request paths of each scenario, drawn from what the database holds."""
     with psycopg.connect(url) as conn:
         ids = [
@@ -84,6 +92,7 @@ def scenarios(url: str, *, seed: int) -> list[Scenario]:
         raise SystemExit("the database has no products or no departments")
     rng = random.Random(seed)
     rng.shuffle(ids)
+    cached = [f"/api/products/{i}" for i in ids[:cached_ids]]
     return [
         Scenario("get_product", [f"/api/products/{i}" for i in ids]),
         Scenario(
@@ -94,6 +103,8 @@ def scenarios(url: str, *, seed: int) -> list[Scenario]:
                 for d in departments
             ],
         ),
+        Scenario("get_product_cached", cached),
+        Scenario("minimal_endpoint", cached),
     ]
 
 
@@ -176,6 +187,31 @@ def check_contract(base_url: str, plan: list[Scenario]) -> dict[str, Any]:
             "items": len(body["items"]) if isinstance(body, dict) and "items" in body else None,
         }
     return checks
+
+
+def warm_cache(base_url: str, paths: list[str]) -> dict[str, Any]:
+    """GET every path once (filling the cache), then count how many answer from the cache."""
+    with httpx.Client(base_url=base_url, timeout=REQUEST_TIMEOUT_S) as client:
+        for path in paths:
+            client.get(path).raise_for_status()
+        hits = sum(client.get(path).headers.get("x-cache") == "hit" for path in paths)
+    return {"ids": len(paths), "hits_after_warming": hits}
+
+
+def cache_hits(base_url: str, paths: list[str]) -> int:
+    with httpx.Client(base_url=base_url, timeout=REQUEST_TIMEOUT_S) as client:
+        return sum(client.get(path).headers.get("x-cache") == "hit" for path in paths)
+
+
+def start_minimal(body: Path, port: int, log: IO[bytes]) -> subprocess.Popen[bytes]:
+    """bench/minimal_app.py on `port`, answering every product path with `body`'s bytes."""
+    script = Path(__file__).resolve().with_name("minimal_app.py")
+    return subprocess.Popen(
+        [sys.executable, str(script), "--port", str(port), "--body", str(body)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 # -- the load generator (runs in its own process) ----------------------------------------------
@@ -328,6 +364,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3, help="seconds, per scenario")
     parser.add_argument("--concurrency", type=int, default=32, help="connections at once")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated")
+    parser.add_argument("--cached-ids", type=int, default=CACHED_IDS, help="warmed, then read")
     parser.add_argument(
         "--generator",
         choices=["auto", "wrk", "python"],
@@ -354,27 +392,47 @@ def _bench(server: BenchServer, name: str, args: argparse.Namespace) -> dict[str
     if not database_exists(server, name) or product_count(url) < args.products:
         create_database(server, name)
         seeded = load_products(url, products=args.products, categories=30, seed=args.seed)
-    plan = scenarios(url, seed=args.seed)
+    wanted = args.scenarios.split(",")
+    unknown = sorted(set(wanted) - set(SCENARIOS))
+    if unknown:
+        raise SystemExit(f"unknown scenarios {unknown}; known: {', '.join(SCENARIOS)}")
+    plan = [
+        s for s in scenarios(url, seed=args.seed, cached_ids=args.cached_ids) if s.name in wanted
+    ]
+    on_catalog = [s for s in plan if s.name != "minimal_endpoint"]
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryFile() as log:
+    drive = run_scenario_wrk if args.generator == "wrk" else run_scenario
+    results: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    with tempfile.TemporaryFile() as log, tempfile.NamedTemporaryFile(suffix=".json") as body:
         api = start_api(url, port, log)
         try:
             wait_healthy(base_url, api, log)
-            checks = check_contract(base_url, plan)
-            drive = run_scenario_wrk if args.generator == "wrk" else run_scenario
-            results = {
-                scenario.name: drive(
+            checks = check_contract(base_url, on_catalog)
+            for scenario in plan:
+                if scenario.name == "get_product_cached":
+                    extra["cache_warming"] = warm_cache(base_url, scenario.paths)
+                if scenario.name == "minimal_endpoint":
+                    results[scenario.name] = _minimal(base_url, scenario, body, log, drive, args)
+                    continue
+                results[scenario.name] = drive(
                     base_url,
                     scenario,
                     concurrency=args.concurrency,
                     warmup_s=args.warmup,
                     seconds=args.seconds,
                 )
-                for scenario in plan
-            }
+                if scenario.name == "get_product_cached":
+                    sample = scenario.paths[:100]
+                    extra["cache_hits_after_run"] = f"{cache_hits(base_url, sample)}/{len(sample)}"
         finally:
             stop_api(api)
+    cached = results.get("get_product_cached", {}).get("requests_per_s")
+    minimal = results.get("minimal_endpoint", {}).get("requests_per_s")
+    if cached and minimal:
+        extra["cached_vs_minimal"] = round(cached / minimal, 3)
+        extra["cached_target_met"] = cached / minimal >= 0.5
     return {
         "database": name,
         "server": server.kind,
@@ -382,9 +440,44 @@ def _bench(server: BenchServer, name: str, args: argparse.Namespace) -> dict[str
         "seeded": seeded,
         "concurrency": args.concurrency,
         "seconds": args.seconds,
+        "load_average": os.getloadavg(),
         "first_response": checks,
         "scenarios": results,
+        **extra,
     }
+
+
+def _minimal(
+    catalog_url: str,
+    scenario: Scenario,
+    body: IO[bytes],
+    log: IO[bytes],
+    drive: Callable[..., dict[str, Any]],
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """The scenario on bench/minimal_app.py, serving the catalog's own answer for its first id."""
+    sent = httpx.get(catalog_url + scenario.paths[0], timeout=REQUEST_TIMEOUT_S)
+    sent.raise_for_status()
+    body.write(sent.content)
+    body.flush()
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    minimal = start_minimal(Path(body.name), port, log)
+    try:
+        wait_healthy(base_url, minimal, log)
+        same = httpx.get(base_url + scenario.paths[0], timeout=REQUEST_TIMEOUT_S).content
+        if same != sent.content:
+            raise SystemExit("the minimal endpoint does not send the catalog's bytes")
+        result = drive(
+            base_url,
+            scenario,
+            concurrency=args.concurrency,
+            warmup_s=args.warmup,
+            seconds=args.seconds,
+        )
+    finally:
+        stop_api(minimal)
+    return {**result, "body_bytes": len(sent.content)}
 
 
 if __name__ == "__main__":

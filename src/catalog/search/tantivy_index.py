@@ -2,10 +2,12 @@
 
 Layout under `root` (`<data_dir>/search/tantivy`): one directory per generation, and a file
 `LIVE` naming the live one, replaced atomically (write aside, then rename) to swap. Readers in
-any process on the host check `LIVE` before each search and reopen when it changed; tantivy
-reloads a reader when its index's `meta.json` changes, so each commit is seen within
-milliseconds by every process. tantivy allows one writer per index directory (a file lock); the
-calls block, so they run in a worker thread.
+any process on the host check `LIVE` before each search and reopen when it changed, and check
+the live index's `meta.json` (which each commit replaces) and reload when it changed, so each
+commit is seen by the next search in every process. (tantivy's own reload on commit polls
+`meta.json` only every 500 ms, and a reload of its watcher thread racing ours could leave the
+older state in place: the readers here reload only when told to.) tantivy allows one writer per
+index directory (a file lock); the calls block, so they run in a worker thread.
 """
 
 from __future__ import annotations
@@ -83,6 +85,16 @@ class _Reader:
     generation: str
     index: tantivy.Index
     live_stamp: tuple[int, int]
+    meta: bytes | None  # the generation's meta.json as last loaded
+
+
+def _meta_of(path: Path) -> bytes | None:
+    # Its contents, not its stat: two commits within a clock tick can leave the same inode
+    # number and modification time. It is a few kilobytes, read in microseconds.
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
 
 
 class TantivySearch:
@@ -206,12 +218,20 @@ class TantivySearch:
                 generation = self._read_live()
                 if generation is None:
                     raise SearchUnavailable("the search index is not built yet")
+                # meta.json before opening: a commit in between is reloaded at the next search.
+                meta = _meta_of(self.root / generation / "meta.json")
                 try:
                     index = tantivy.Index.open(str(self.root / generation))
+                    index.config_reader(reload_policy="Manual")
                 except ValueError as error:
                     problem = f"the search index cannot be opened: {error}"
                     raise SearchUnavailable(problem) from error
-                reader = self._reader = _Reader(generation, index, stamp)
+                reader = self._reader = _Reader(generation, index, stamp, meta)
+            else:
+                meta = _meta_of(self.root / reader.generation / "meta.json")
+                if meta != reader.meta:
+                    reader.meta = meta  # before reloading, for the same reason
+                    reader.index.reload()
             return reader.generation, reader.index
 
     def _index_of(self, generation: str | None) -> tantivy.Index:
