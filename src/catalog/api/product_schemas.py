@@ -20,6 +20,7 @@ from pydantic import (
 from catalog.api.pagination import CURSOR_MAX_CHARS, CURSOR_PATTERN
 from catalog.api.timestamps import Timestamp
 from catalog.api.validation import (
+    check_price_range,
     no_bad_keys,
     refuse,
     refuse_nulls,
@@ -315,12 +316,7 @@ class ProductQuery(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> ProductQuery:
-        if (
-            self.min_price is not None
-            and self.max_price is not None
-            and self.min_price > self.max_price
-        ):
-            raise refuse("min_price must not exceed max_price")
+        check_price_range(self.min_price, self.max_price)
         return self
 
     def filters(self) -> ProductFilter:

@@ -18,7 +18,7 @@ from pydantic.functional_validators import AfterValidator
 from catalog.api.deps import RuntimeDep
 from catalog.api.pagination import page_size
 from catalog.api.product_schemas import Brand, Price
-from catalog.api.validation import documented_errors, refuse, storable
+from catalog.api.validation import check_price_range, documented_errors, storable
 from catalog.domain.errors import InvalidInput
 from catalog.domain.products import ID_MAX, ProductStatus
 from catalog.domain.stock import StockLevel
@@ -74,12 +74,7 @@ class SearchParams(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> SearchParams:
-        if (
-            self.min_price is not None
-            and self.max_price is not None
-            and self.min_price > self.max_price
-        ):
-            raise refuse("min_price must not exceed max_price")
+        check_price_range(self.min_price, self.max_price)
         return self
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
@@ -21,6 +22,12 @@ def refuse(message: str) -> PydanticCustomError:
     """A validation error with exactly `message`."""
     # The message goes through the context so that braces in it are never read as placeholders.
     return PydanticCustomError("invalid", "{message}", {"message": message})
+
+
+def check_price_range(low: Decimal | None, high: Decimal | None) -> None:
+    """Refuse a price range whose minimum is above its maximum."""
+    if low is not None and high is not None and low > high:
+        raise refuse("min_price must not exceed max_price")
 
 
 def storable(value: str) -> str:
