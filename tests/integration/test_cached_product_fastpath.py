@@ -15,7 +15,7 @@ from catalog.api.fastpath import CachedProductReads, plain_product_id, product_r
 from catalog.bootstrap import Runtime
 from catalog.bootstrap import runtime as open_runtime
 from catalog.domain.products import ID_MAX
-from tests.integration.test_cache_reads import make_category, make_product
+from tests.integration.test_cache_reads import client_of, make_category, make_product
 from tests.support.access import LOCAL, REMOTE, bearer, client_from, create_key
 from tests.support.settings import MakeSettings
 
@@ -77,6 +77,23 @@ async def test_a_hit_is_answered_as_the_route_answers_it(client: httpx.AsyncClie
     assert fast.headers["content-type"] == "application/json"
     fresh = await client.get(path)
     assert len(fresh.headers["x-request-id"]) == 32  # a new one when none is given
+
+
+async def test_a_redis_hit_is_answered_as_the_route_answers_it(
+    make_settings: MakeSettings, database_url: str, redis_url: str, cache_prefix: str
+) -> None:
+    settings = make_settings(redis_url=redis_url, cache_prefix=cache_prefix)
+    async with open_runtime(settings, database_url) as rt, client_of(rt) as http:
+        try:
+            assert rt.cache.shared
+            path = await cached_product(http)
+            same = {"X-Request-ID": "req-redis-1"}
+            fast = await http.get(path, headers=same)
+            routed = await http.get(unplain(path), headers=same)
+            assert fast.headers["x-cache"] == "hit" and fast.content == routed.content
+            assert list(fast.headers.multi_items()) == list(routed.headers.multi_items())
+        finally:
+            await rt.cache.clear()
 
 
 async def test_hits_are_counted_under_the_route_template(runtime: Runtime) -> None:
