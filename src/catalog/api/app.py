@@ -10,6 +10,7 @@ from catalog.api import (
     cache,
     categories,
     errors,
+    fastpath,
     inventory,
     json_body,
     keys,
@@ -42,11 +43,6 @@ def create_app(runtime: Runtime) -> FastAPI:
     openapi.install(app)
     errors.install(app)
     access.install(app)
-    app.add_middleware(json_body.RefuseDuplicateKeys)  # inside the size limit
-    app.add_middleware(errors.BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)
-    app.state.http_metrics = HttpMetrics()
-    app.add_middleware(HttpMetricsMiddleware, metrics=app.state.http_metrics)
-    app.add_middleware(RequestContext)  # outermost: the request id covers everything
 
     # Deny by default: roles per route, or this machine only while no key exists.
     for management in (
@@ -74,5 +70,15 @@ def create_app(runtime: Runtime) -> FastAPI:
     @app.get("/healthz", tags=["meta"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    # Innermost first: cache hits of GET /api/products/{id} skip routing and dependencies.
+    app.add_middleware(
+        fastpath.CachedProductReads, runtime=runtime, route=fastpath.product_route(app.routes)
+    )
+    app.add_middleware(json_body.RefuseDuplicateKeys)  # inside the size limit
+    app.add_middleware(errors.BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)
+    app.state.http_metrics = HttpMetrics()
+    app.add_middleware(HttpMetricsMiddleware, metrics=app.state.http_metrics)
+    app.add_middleware(RequestContext)  # outermost: the request id covers everything
 
     return app

@@ -17,6 +17,11 @@ HIT = {"X-Cache": "hit"}
 MISS = {"X-Cache": "miss"}
 
 
+def hit_response(body: bytes) -> Response:
+    """The answer of a cache hit: the cached bytes, as JSON, with `X-Cache: hit`."""
+    return Response(body, media_type=JSON, headers=HIT)
+
+
 def json_bytes(model: BaseModel) -> bytes:
     """The model as the API sends it (the same bytes FastAPI would send for it)."""
     return model.__pydantic_serializer__.to_json(model)
@@ -28,7 +33,7 @@ async def cached_json(
     """The bytes under `key`, or `build()`'s model rendered, cached for `ttl_s`, and sent."""
     found = await cache.lookup(key)
     if found.value is not None:
-        return Response(found.value, media_type=JSON, headers=HIT)
+        return hit_response(found.value)
     body = json_bytes(await build())
     await cache.fill(key, body, ttl_s=ttl_s, seen=found)
     return Response(body, media_type=JSON, headers=MISS)
