@@ -47,7 +47,7 @@ from catalog.search.documents import ProductDocument, iter_documents, load_categ
 from catalog.search.query import SearchQuery, SearchSort
 from catalog.search.tantivy_index import TantivySearch
 from catalog.settings import Settings
-from catalog.store import db
+from catalog.store import db, migrate
 from seed import bench_server, create_database, database_exists, drop_database, seed_database
 
 QUERIES = 300
@@ -292,6 +292,8 @@ def main() -> None:
         if not database_exists(server, args.database) or live_products(url) < args.products:
             url = create_database(server, args.database)
             result["seed"] = seed_database(url, products=args.products, categories=30, seed=0)
+        else:
+            migrate.upgrade(url)  # a database kept by an older version: bring its schema up
         try:
             data_dir = Path(tmp)
             root = data_dir / "search" / "tantivy"
