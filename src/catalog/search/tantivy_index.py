@@ -28,7 +28,7 @@ import tantivy
 from catalog.search import query_plan
 from catalog.search.backend import GenerationGone, SearchUnavailable
 from catalog.search.documents import ProductDocument
-from catalog.search.query import FacetValue, Hit, SearchQuery, SearchResult
+from catalog.search.query import Hit, SearchQuery, SearchResult
 
 LIVE_FILE = "LIVE"
 WRITER_HEAP_BYTES = 64_000_000
@@ -287,36 +287,47 @@ class TantivySearch:
 
     async def search(self, query: SearchQuery) -> SearchResult:
         _, index = self._live_index()
-        return await asyncio.to_thread(self._search, index, query)
-
-    def _search(self, index: tantivy.Index, query: SearchQuery) -> SearchResult:
         searcher = index.searcher()
         plan = query_plan.tantivy_query(self._schema, query)
-        limit = max(query.limit, 1)
-        if plan.order_by is None:
-            found = searcher.search(plan.query, limit=limit, offset=query.offset)
-        else:
-            found = searcher.search(
-                plan.query,
-                limit=limit,
-                offset=query.offset,
-                order_by_field=plan.order_by,
-                order=tantivy.Order.Asc if plan.ascending else tantivy.Order.Desc,
-            )
-        hits = []
-        for score, address in found.hits[: query.limit]:
-            source = json.loads(searcher.doc(address).get_first("source") or b"{}")
-            relevance = float(score) if plan.order_by is None else None
-            hits.append(Hit(id=int(source["id"]), score=relevance, source=source))
-        facets: dict[str, list[FacetValue]] = {}
-        if query.facets:
-            facets = query_plan.read_facets(searcher.aggregate(plan.query, query_plan.FACET_AGGS))
-        return SearchResult(total=_count(found), hits=hits, facets=facets)
+        if not query.facets:
+            total, hits = await asyncio.to_thread(_hits, searcher, plan, query)
+            return SearchResult(total=total, hits=hits, facets={})
+        # The page of hits and the facet counts are two passes over the matches; tantivy lets
+        # go of the GIL in both, so side by side they take about the longer one (p99 at a
+        # million products: 25 ms instead of 33; bench/search.py).
+        (total, hits), aggregations = await asyncio.gather(
+            asyncio.to_thread(_hits, searcher, plan, query),
+            asyncio.to_thread(searcher.aggregate, plan.query, query_plan.FACET_AGGS),
+        )
+        return SearchResult(total=total, hits=hits, facets=query_plan.read_facets(aggregations))
 
     async def close(self) -> None:
         for generation in list(self._writers):
             await self.release(generation)
         self._reader = None
+
+
+def _hits(
+    searcher: tantivy.Searcher, plan: query_plan.Plan, query: SearchQuery
+) -> tuple[int, list[Hit]]:
+    """The number of matches and the requested page of them."""
+    limit = max(query.limit, 1)
+    if plan.order_by is None:
+        found = searcher.search(plan.query, limit=limit, offset=query.offset)
+    else:
+        found = searcher.search(
+            plan.query,
+            limit=limit,
+            offset=query.offset,
+            order_by_field=plan.order_by,
+            order=tantivy.Order.Asc if plan.ascending else tantivy.Order.Desc,
+        )
+    hits = []
+    for score, address in found.hits[: query.limit]:
+        source = json.loads(searcher.doc(address).get_first("source") or b"{}")
+        relevance = float(score) if plan.order_by is None else None
+        hits.append(Hit(id=int(source["id"]), score=relevance, source=source))
+    return _count(found), hits
 
 
 def _count(found: tantivy.SearchResult) -> int:
