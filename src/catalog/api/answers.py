@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from catalog.api.cached import json_bytes
 from catalog.api.categories import counts_answer, tree_answer
-from catalog.api.products import detail_of
+from catalog.api.stock_forecast import details_of
 from catalog.store import products as product_store
 
 
@@ -20,9 +20,9 @@ class ApiAnswers:
     """`Answers` for `catalog.cache.warming.warm`, rendered as the API routes render them."""
 
     async def products(self, conn: AsyncConnection, product_ids: Sequence[int]) -> dict[int, bytes]:
-        # One query for the batch; `product_answer` is this, one product at a time.
+        # One query each for the batch; `product_answer` is this, one product at a time.
         found = await product_store.get_products(conn, product_ids)
-        return {product.id: json_bytes(await detail_of(conn, product)) for product in found}
+        return {detail.id: json_bytes(detail) for detail in await details_of(conn, found)}
 
     async def category_tree(self, conn: AsyncConnection) -> bytes:
         return json_bytes(await tree_answer(conn))

@@ -32,14 +32,13 @@ from catalog.api.product_schemas import (
     ProductPatch,
     ProductQuery,
 )
-from catalog.api.stock_forecast import ProductDetailOut, stock_forecast_of
+from catalog.api.stock_forecast import ProductDetailOut, details_of
 from catalog.api.validation import documented_errors
 from catalog.cache.cache_aside import Cache
 from catalog.domain.categories import CategoryId
 from catalog.domain.products import (
     DEFAULT_ACTOR,
     NewProduct,
-    Product,
     ProductId,
     ProductSort,
     price_problem,
@@ -139,13 +138,8 @@ async def get_product(product_id: ProductIdPath, runtime: RuntimeDep) -> Respons
 
 async def product_answer(conn: AsyncConnection, product_id: ProductId) -> ProductDetailOut:
     """`GET /api/products/{id}`'s answer; raises ProductNotFound (a 404, never cached)."""
-    return await detail_of(conn, await product_store.get_product(conn, product_id))
-
-
-async def detail_of(conn: AsyncConnection, product: Product) -> ProductDetailOut:
-    """A product with its forecast as of today, as `GET /api/products/{id}` shows it."""
-    found = await stock_forecast_of(conn, product.id, stock=product.stock)
-    return ProductDetailOut.with_forecast(product, found)
+    (detail,) = await details_of(conn, [await product_store.get_product(conn, product_id)])
+    return detail
 
 
 @router.patch(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
 from pydantic import BaseModel, Field
@@ -20,20 +21,6 @@ class StockForecastOut(BaseModel):
     stockout_on: date | None = Field(description="Predicted stock-out day (UTC); null: none.")
 
 
-async def stock_forecast_of(
-    conn: AsyncConnection, product_id: int, *, stock: int
-) -> StockForecastOut:
-    """The forecast of a product holding `stock`, from its movements, as of today (UTC)."""
-    found = await forecast.product_forecast(
-        conn, product_id, stock=stock, today=datetime.now(UTC).date()
-    )
-    return StockForecastOut(
-        daily_demand=round(found.daily_demand, 4),
-        days_of_cover=None if found.days_of_cover is None else round(found.days_of_cover, 2),
-        stockout_on=found.stockout_on,
-    )
-
-
 class ProductDetailOut(ProductOut):
     """One product as `GET /api/products/{id}` shows it: with its stock-out forecast."""
 
@@ -44,3 +31,18 @@ class ProductDetailOut(ProductOut):
     @classmethod
     def with_forecast(cls, product: Product, forecast: StockForecastOut) -> ProductDetailOut:
         return cls(**ProductOut.of(product).model_dump(), stock_forecast=forecast)
+
+
+def _shown(found: forecast.Forecast) -> StockForecastOut:
+    return StockForecastOut(
+        daily_demand=round(found.daily_demand, 4),
+        days_of_cover=None if found.days_of_cover is None else round(found.days_of_cover, 2),
+        stockout_on=found.stockout_on,
+    )
+
+
+async def details_of(conn: AsyncConnection, products: Sequence[Product]) -> list[ProductDetailOut]:
+    """Each product with its forecast as of today (UTC), from one query over movements."""
+    stocks: dict[int, int] = {product.id: product.stock for product in products}
+    found = await forecast.product_forecasts(conn, stocks, today=datetime.now(UTC).date())
+    return [ProductDetailOut.with_forecast(p, _shown(found[p.id])) for p in products]

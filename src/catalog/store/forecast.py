@@ -23,7 +23,7 @@ unusual day moves the forecast by under a third of its size.
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -96,12 +96,23 @@ async def product_forecast(
     conn: AsyncConnection, product_id: int, *, stock: int, today: date
 ) -> Forecast:
     """One product's forecast at `stock`, computed now from its movements."""
-    demand = await conn.scalar(
+    return (await product_forecasts(conn, {product_id: stock}, today=today))[product_id]
+
+
+async def product_forecasts(
+    conn: AsyncConnection, stocks: Mapping[int, int], *, today: date
+) -> dict[int, Forecast]:
+    """The forecast of each product in `stocks` (id -> stock), in one query over movements."""
+    rows = await conn.execute(
         # Only constant SQL is spliced in; values are bound.
-        text("SELECT demand FROM (" + _DEMAND.format(scope="m.product_id = :id") + ") AS f"),  # noqa: S608
-        {**_window(today), "id": product_id},
+        text(_DEMAND.format(scope="m.product_id = ANY(:ids)")),
+        {**_window(today), "ids": list(stocks)},
     )
-    return forecast(stock, float(demand or 0.0), today=today)
+    demand = {row.product_id: float(row.demand or 0.0) for row in rows}
+    return {
+        product_id: forecast(stock, demand.get(product_id, 0.0), today=today)
+        for product_id, stock in stocks.items()
+    }
 
 
 _UPDATE_BATCH = text(  # constant SQL spliced in, values bound
