@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from catalog.bootstrap import Runtime
 from catalog.cli.main import app
-from catalog.search import rebuild
+from catalog.search import rebuild, sync
 from catalog.search.query import SearchQuery, SearchSort
 from catalog.search.tantivy_index import TantivySearch
 from tests.support.catalogue import add_category, add_product
@@ -114,6 +114,47 @@ async def test_filters_facets_sorts_and_pages(runtime: Runtime, client: httpx.As
     third = await search(client, sort="price", page_size=2, page=3)
     assert (first["page"], first["page_size"], first["total"]) == (1, 2, 5)
     assert skus(first) + skus(second) + skus(third) == ["GAR-2", "GAR-1", "KIT-1", "KIT-3", "KIT-2"]
+
+
+async def test_category_labels_are_read_once_per_index_version_and_follow_a_rename(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    ids = await catalogue(runtime)
+    reads: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.startswith("SELECT categories.id, categories.name"):  # the labels
+            reads.append(statement)
+
+    async def kitchen_label() -> str | None:
+        facets = (await search(client, q="kettle"))["facets"]
+        (bucket,) = facets["category"]  # type: ignore[index]
+        assert bucket["value"] == str(ids["kitchen"])
+        label: str | None = bucket["label"]
+        return label
+
+    sa.event.listen(runtime.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        assert await kitchen_label() == "Kitchen"
+        assert await kitchen_label() == "Kitchen"
+        assert len(reads) == 1  # the same index: the names kept from the first search
+
+        async with runtime.engine.begin() as conn:
+            await conn.execute(
+                sa.text("UPDATE categories SET name = 'Cookware' WHERE id = :id"),
+                {"id": ids["kitchen"]},
+            )
+
+        # search-sync's step: the category's products re-indexed, so the index changes.
+        async def applied() -> int:
+            report = await sync.catch_up(runtime.engine, runtime.search, should_stop=lambda: False)
+            return report.changes
+
+        await eventually(applied, what="the rename applied")
+        assert await kitchen_label() == "Cookware"
+        assert len(reads) == 2
+    finally:
+        sa.event.remove(runtime.engine.sync_engine, "before_cursor_execute", record)
 
 
 @pytest.mark.parametrize(

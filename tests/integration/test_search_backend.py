@@ -154,6 +154,33 @@ async def test_filters_combine(filled: SearchBackend) -> None:
     assert ids(await filled.search(query(text="widget", brands=("Bolt",)))) == [2, 5]
 
 
+async def test_filters_on_most_of_a_fields_values_match_the_values_named(
+    filled: SearchBackend,
+) -> None:
+    """tantivy rules out the other values instead when fewer documents hold them: the same
+    products either way, alone or beside words and other filters."""
+
+    async def found(**filters: object) -> tuple[list[int], int]:
+        result = await filled.search(SearchQuery(sort=SearchSort.PRICE, **filters))  # type: ignore[arg-type]
+        return ids(result), result.total
+
+    everything = [6, 1, 4, 2, 3, 5]
+    assert await found(stock_levels=("in_stock", "low", "critical")) == ([6, 1, 2, 3, 5], 5)
+    assert await found(stock_levels=("out", "critical", "low", "in_stock")) == (everything, 6)
+    assert await found(statuses=("active",)) == ([6, 1, 4, 2, 3], 5)
+    assert await found(statuses=("active", "draft", "archived")) == (everything, 6)
+    assert await found(statuses=("active", "bogus")) == ([6, 1, 4, 2, 3], 5)
+    assert await found(statuses=("bogus",)) == ([], 0)
+    assert await found(text="widget", statuses=("active",)) == ([1, 2], 2)
+    both = await filled.search(
+        SearchQuery(sort=SearchSort.PRICE, statuses=("active",), stock_levels=("in_stock", "low"))
+    )
+    assert (ids(both), both.total) == ([6, 1, 2], 3)
+    assert {v.value: v.count for v in both.facets["stock_level"]} == {"in_stock": 2, "low": 1}
+    plain = await filled.search(SearchQuery(statuses=("active",), facets=False))
+    assert plain.total == 5 and plain.facets == {}
+
+
 async def test_facets_count_what_the_query_matches(filled: SearchBackend) -> None:
     result = await filled.search(SearchQuery())
     facets = {name: {v.value: v.count for v in values} for name, values in result.facets.items()}

@@ -40,6 +40,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.runtime = runtime
+    app.state.category_labels = search.CategoryLabels()
     openapi.install(app)
     errors.install(app)
     access.install(app)

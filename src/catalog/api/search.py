@@ -11,9 +11,10 @@ from decimal import Decimal
 from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.functional_validators import AfterValidator
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from catalog.api.deps import RuntimeDep
 from catalog.api.pagination import page_size
@@ -120,15 +121,38 @@ class SearchPage(BaseModel):
     facets: SearchFacets = Field(description="Counts over every hit, whatever the page")
 
 
-async def _category_labels(rt: RuntimeDep, buckets: list[FacetValue]) -> dict[str, str]:
-    wanted = [int(bucket.value) for bucket in buckets if bucket.value.isdigit()]
-    if not wanted:
-        return {}
-    async with rt.engine.connect() as conn:
-        rows = await conn.execute(
-            sa.select(categories.c.id, categories.c.name).where(categories.c.id.in_(wanted))
-        )
-        return {str(row.id): row.name for row in rows}
+class CategoryLabels:
+    """The category facet's labels (category names), kept between searches while the index
+    stays the same: a rename reaches the index by re-indexing the category's products, so a
+    new index version is the cue to read the names again. A backend that reports no version
+    gets them read on every search."""
+
+    def __init__(self) -> None:
+        self._version: str | None = None
+        self._names: dict[str, str | None] = {}
+
+    async def of(
+        self, engine: AsyncEngine, version: str | None, buckets: list[FacetValue]
+    ) -> dict[str, str]:
+        wanted = [bucket.value for bucket in buckets if bucket.value.isdigit()]
+        if version is None or version != self._version:
+            self._version, self._names = version, {}
+        kept = self._names
+        missing = [value for value in wanted if value not in kept]
+        found: dict[str, str | None] = {}
+        if missing:
+            async with engine.connect() as conn:
+                rows = await conn.execute(
+                    sa.select(categories.c.id, categories.c.name).where(
+                        categories.c.id.in_([int(value) for value in missing])
+                    )
+                )
+                found = dict.fromkeys(missing) | {str(row.id): row.name for row in rows}
+            if version is not None and kept is self._names:
+                # Kept unless a newer version started over meanwhile (this read may predate it).
+                kept.update(found)
+        labels = {value: found.get(value) or kept.get(value) for value in wanted}
+        return {value: name for value, name in labels.items() if name is not None}
 
 
 @router.get(
@@ -139,7 +163,9 @@ async def _category_labels(rt: RuntimeDep, buckets: list[FacetValue]) -> dict[st
         (503, "The search index is not built yet, or its server is down; see Retry-After"),
     ),
 )
-async def search_products(params: Annotated[SearchParams, Query()], rt: RuntimeDep) -> SearchPage:
+async def search_products(
+    params: Annotated[SearchParams, Query()], rt: RuntimeDep, request: Request
+) -> SearchPage:
     """Live products matching the words and every filter, with facet counts over all hits.
     Everything in the catalogue is found when `q` is empty."""
     largest = min(rt.settings.page_size_max, MAX_LIMIT)
@@ -166,11 +192,12 @@ async def search_products(params: Annotated[SearchParams, Query()], rt: RuntimeD
             limit=limit,
         )
     )
-    labels = await _category_labels(rt, result.facets.get("category", []))
+    labels: CategoryLabels = request.app.state.category_labels
+    category_labels = await labels.of(rt.engine, result.version, result.facets.get("category", []))
 
     def buckets(name: str) -> list[FacetBucket]:
         return [
-            FacetBucket(value=f.value, count=f.count, label=f.label or labels.get(f.value))
+            FacetBucket(value=f.value, count=f.count, label=f.label or category_labels.get(f.value))
             if name == "category"
             else FacetBucket(value=f.value, count=f.count, label=f.label)
             for f in result.facets.get(name, [])

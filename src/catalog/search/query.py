@@ -94,3 +94,6 @@ class SearchResult:
     total: int
     hits: list[Hit]
     facets: dict[str, list[FacetValue]] = field(default_factory=dict)
+    # Changes whenever the index searched has changed (a commit, another generation); None
+    # when the backend cannot tell. Lets the API keep what it derived from the last result.
+    version: str | None = None

@@ -8,12 +8,14 @@ substitution or transposition), weighted below an exact match. Every word must m
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import tantivy
 
+from catalog.domain.products import ProductStatus
+from catalog.domain.stock import StockLevel
 from catalog.search.query import (
     FACET_SIZE,
     FUZZY_MIN_CHARS,
@@ -36,7 +38,8 @@ Query = tantivy.Query
 
 @dataclass(frozen=True)
 class Plan:
-    query: tantivy.Query
+    query: tantivy.Query  # scored: for the page of hits
+    matches: tantivy.Query  # the same documents, cheaper to find: for counts and facets
     order_by: str | None  # None: by score
     ascending: bool = False
 
@@ -62,7 +65,27 @@ def _word_query(schema: tantivy.Schema, word: str) -> tantivy.Query:
     return Query.boolean_query(options)
 
 
-def _text_query(schema: tantivy.Schema, query: SearchQuery) -> tantivy.Query | None:
+def _word_matches(schema: tantivy.Schema, word: str) -> tantivy.Query:
+    """The documents `_word_query` finds, without scoring them: a word long enough for typos
+    needs only its fuzzy terms (one edit or none includes the word itself), which halves the
+    clauses to visit."""
+    fuzzy = len(word) >= FUZZY_MIN_CHARS
+    return Query.boolean_query(
+        [
+            (
+                Occur.Should,
+                Query.fuzzy_term_query(schema, field, word, distance=1)
+                if fuzzy
+                else Query.term_query(schema, field, word),
+            )
+            for field in ("name", "description", "tags")
+        ]
+    )
+
+
+def _text_query(
+    schema: tantivy.Schema, query: SearchQuery, *, scored: bool = True
+) -> tantivy.Query | None:
     words = query.words
     sku = query.sku
     if not words and not sku:
@@ -72,48 +95,102 @@ def _text_query(schema: tantivy.Schema, query: SearchQuery) -> tantivy.Query | N
         exact_sku = Query.term_query(schema, "sku", sku)
         alternatives.append((Occur.Should, Query.boost_query(exact_sku, SKU_BOOST)))
     if words:
-        all_words = Query.boolean_query([(Occur.Must, _word_query(schema, w)) for w in words])
+        word_query = _word_query if scored else _word_matches
+        all_words = Query.boolean_query([(Occur.Must, word_query(schema, w)) for w in words])
         alternatives.append((Occur.Should, all_words))
     return Query.boolean_query(alternatives)
 
 
-def _filters(schema: tantivy.Schema, query: SearchQuery) -> list[tantivy.Query]:
-    filters: list[tantivy.Query] = []
+def _any_of(schema: tantivy.Schema, field: str, values: Sequence[str]) -> tantivy.Query:
+    # Term queries rather than a term set: a term set collects every matching document of
+    # each value first (most of the catalogue for `status=active`), where a term query is
+    # only asked about the documents the rest of the query finds.
+    if len(values) == 1:
+        return Query.term_query(schema, field, values[0])
+    return Query.boolean_query([(Occur.Should, Query.term_query(schema, field, v)) for v in values])
+
+
+# Fields holding exactly one of a few values in every document.
+ONE_OF: Mapping[str, tuple[str, ...]] = {
+    "stock_level": tuple(level.value for level in StockLevel),
+    "status": tuple(status.value for status in ProductStatus),
+}
+
+DocFreq = Callable[[str, str], int]  # documents holding a field's value
+
+
+def _one_of(
+    schema: tantivy.Schema, field: str, values: Sequence[str], doc_freq: DocFreq
+) -> tuple[tantivy.Occur, tantivy.Query] | None:
+    """A filter on a `ONE_OF` field: the values wanted, or the others ruled out when they are
+    held by fewer documents (`status=active` is `not draft and not archived`: asking the rest
+    of the query's matches about two small lists is cheaper than about one of nearly every
+    document; and a union of two large lists costs more still). None: no filter is needed."""
+    every = ONE_OF[field]
+    wanted = [value for value in every if value in values]
+    others = [value for value in every if value not in values]
+    if not others:
+        return None
+    if wanted and sum(doc_freq(field, v) for v in others) < sum(doc_freq(field, v) for v in wanted):
+        return Occur.MustNot, _any_of(schema, field, others)
+    return Occur.Must, _any_of(schema, field, wanted or list(values))
+
+
+def _filters(
+    schema: tantivy.Schema, query: SearchQuery, doc_freq: DocFreq
+) -> list[tuple[tantivy.Occur, tantivy.Query]]:
+    filters: list[tuple[tantivy.Occur, tantivy.Query]] = []
     if query.category_id is not None:
-        filters.append(Query.term_query(schema, "category_ids", query.category_id))
-    for field, values in (
-        ("brand", query.brands),
-        ("stock_level", query.stock_levels),
-        ("status", query.statuses),
-    ):
-        if values:
-            filters.append(Query.term_set_query(schema, field, list(values)))
+        filters.append((Occur.Must, Query.term_query(schema, "category_ids", query.category_id)))
+    if query.brands:
+        filters.append((Occur.Must, _any_of(schema, "brand", query.brands)))
+    for field, values in (("stock_level", query.stock_levels), ("status", query.statuses)):
+        if values and (found := _one_of(schema, field, values, doc_freq)) is not None:
+            filters.append(found)
     if query.min_price is not None or query.max_price is not None:
-        filters.append(
-            Query.range_query(
-                schema,
-                "price",
-                tantivy.FieldType.Float,
-                lower_bound=float(query.min_price) if query.min_price is not None else None,
-                upper_bound=float(query.max_price) if query.max_price is not None else None,
-            )
+        price = Query.range_query(
+            schema,
+            "price",
+            tantivy.FieldType.Float,
+            lower_bound=float(query.min_price) if query.min_price is not None else None,
+            upper_bound=float(query.max_price) if query.max_price is not None else None,
         )
+        filters.append((Occur.Must, price))
     return filters
 
 
-def tantivy_query(schema: tantivy.Schema, query: SearchQuery) -> Plan:
-    text = _text_query(schema, query)
+def _combined(
+    text: tantivy.Query | None, filters: list[tuple[tantivy.Occur, tantivy.Query]]
+) -> tantivy.Query:
     clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
     if text is not None:
         clauses.append((Occur.Must, text))
-    for filter_query in _filters(schema, query):
-        clauses.append((Occur.Must, Query.const_score_query(filter_query, 0.0)))
-    combined = Query.all_query() if not clauses else Query.boolean_query(clauses)
+    for occur, filter_query in filters:
+        if occur == Occur.Must:
+            clauses.append((Occur.Must, Query.const_score_query(filter_query, 0.0)))
+        else:
+            clauses.append((occur, filter_query))
+    if not clauses:
+        return Query.all_query()
+    if all(occur == Occur.MustNot for occur, _ in clauses):
+        clauses.append((Occur.Must, Query.all_query()))  # exclusions need something to exclude from
+    return Query.boolean_query(clauses)
+
+
+def tantivy_query(schema: tantivy.Schema, query: SearchQuery, doc_freq: DocFreq) -> Plan:
+    """`doc_freq` (the searcher's) picks the cheaper form of some filters."""
+    text = _text_query(schema, query)
+    filters = _filters(schema, query, doc_freq)
     order_by, ascending = _SORTS[query.sort]
     if order_by is None and text is None:
         # Nothing to rank by: newest first is more useful than index order.
         order_by, ascending = "created_at", False
-    return Plan(query=combined, order_by=order_by, ascending=ascending)
+    return Plan(
+        query=_combined(text, filters),
+        matches=_combined(_text_query(schema, query, scored=False), filters),
+        order_by=order_by,
+        ascending=ascending,
+    )
 
 
 def _price_ranges() -> list[dict[str, float]]:
@@ -134,6 +211,12 @@ FACET_AGGS: dict[str, Any] = {
     "stock_level": {"terms": {"field": "stock_level", "size": FACET_SIZE}},
     "price": {"range": {"field": "price", "ranges": _price_ranges()}},
 }
+
+
+# tantivy only: the number of matches, from the facets' pass, so that the pass for the page
+# of hits need not count them too.
+TOTAL_AGG = "_total"
+TANTIVY_AGGS: dict[str, Any] = FACET_AGGS | {TOTAL_AGG: {"value_count": {"field": "id"}}}
 
 
 def read_facets(aggregations: Mapping[str, Any]) -> dict[str, list[FacetValue]]:

@@ -86,6 +86,11 @@ class _Reader:
     index: tantivy.Index
     live_stamp: tuple[int, int]
     meta: bytes | None  # the generation's meta.json as last loaded
+    reloads: int = 0
+
+    @property
+    def version(self) -> str:
+        return f"{self.generation}/{self.reloads}"
 
 
 def _meta_of(path: Path) -> bytes | None:
@@ -206,7 +211,7 @@ class TantivySearch:
             return None
 
     def _live_index(self) -> tuple[str, tantivy.Index]:
-        """The live generation's index, reopened when `LIVE` names another one."""
+        """The live generation's version and index, reopened when `LIVE` names another one."""
         try:
             stat = (self.root / LIVE_FILE).stat()
         except FileNotFoundError:
@@ -232,7 +237,8 @@ class TantivySearch:
                 if meta != reader.meta:
                     reader.meta = meta  # before reloading, for the same reason
                     reader.index.reload()
-            return reader.generation, reader.index
+                    reader.reloads += 1
+            return reader.version, reader.index
 
     def _index_of(self, generation: str | None) -> tantivy.Index:
         if generation is None:
@@ -286,20 +292,23 @@ class TantivySearch:
         return found
 
     async def search(self, query: SearchQuery) -> SearchResult:
-        _, index = self._live_index()
+        version, index = self._live_index()
         searcher = index.searcher()
-        plan = query_plan.tantivy_query(self._schema, query)
+        plan = query_plan.tantivy_query(self._schema, query, searcher.doc_freq)
         if not query.facets:
-            total, hits = await asyncio.to_thread(_hits, searcher, plan, query)
-            return SearchResult(total=total, hits=hits, facets={})
+            total, hits = await asyncio.to_thread(_hits, searcher, plan, query, count=True)
+            return SearchResult(total=total, hits=hits, facets={}, version=version)
         # The page of hits and the facet counts are two passes over the matches; tantivy lets
         # go of the GIL in both, so side by side they take about the longer one (p99 at a
-        # million products: 25 ms instead of 33; bench/search.py).
-        (total, hits), aggregations = await asyncio.gather(
-            asyncio.to_thread(_hits, searcher, plan, query),
-            asyncio.to_thread(searcher.aggregate, plan.query, query_plan.FACET_AGGS),
+        # million products: 25 ms instead of 33; bench/search.py). The facets' pass counts
+        # the matches, with the cheaper unscored query; the page's pass only ranks them.
+        (_, hits), aggregations = await asyncio.gather(
+            asyncio.to_thread(_hits, searcher, plan, query, count=False),
+            asyncio.to_thread(searcher.aggregate, plan.matches, query_plan.TANTIVY_AGGS),
         )
-        return SearchResult(total=total, hits=hits, facets=query_plan.read_facets(aggregations))
+        total = int(aggregations.get(query_plan.TOTAL_AGG, {}).get("value") or 0)
+        facets = query_plan.read_facets(aggregations)
+        return SearchResult(total=total, hits=hits, facets=facets, version=version)
 
     async def close(self) -> None:
         for generation in list(self._writers):
@@ -308,17 +317,18 @@ class TantivySearch:
 
 
 def _hits(
-    searcher: tantivy.Searcher, plan: query_plan.Plan, query: SearchQuery
+    searcher: tantivy.Searcher, plan: query_plan.Plan, query: SearchQuery, *, count: bool
 ) -> tuple[int, list[Hit]]:
-    """The number of matches and the requested page of them."""
+    """The requested page of matches, and their number if `count` (else 0)."""
     limit = max(query.limit, 1)
     if plan.order_by is None:
-        found = searcher.search(plan.query, limit=limit, offset=query.offset)
+        found = searcher.search(plan.query, limit=limit, offset=query.offset, count=count)
     else:
         found = searcher.search(
             plan.query,
             limit=limit,
             offset=query.offset,
+            count=count,
             order_by_field=plan.order_by,
             order=tantivy.Order.Asc if plan.ascending else tantivy.Order.Desc,
         )
