@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from catalog.bootstrap import Runtime
 from catalog.jobs import search_sync
-from catalog.search import rebuild, sync
+from catalog.search import rebuild, sync, tantivy_index
 from catalog.search.backend import SearchBackend
 from catalog.search.documents import iter_documents, load_documents
 from catalog.search.query import SearchQuery
@@ -138,6 +138,32 @@ async def test_the_service_builds_then_follows_commits_deletes_and_renames(
     check = details["last_reconcile"]
     assert (check["missing"], check["stale"], check["extra"]) == (0, 0, 0)
     assert check["checked"] == len(ids) - 1
+
+
+async def test_an_index_of_an_older_schema_answers_until_search_sync_has_built_anew(
+    runtime: Runtime,
+) -> None:
+    """An upgrade: the live generation was built before the `words` field. Searches read it
+    (field by field) while search-sync builds one of the current schema and swaps it in."""
+    db, search = runtime.engine, runtime.search
+    assert isinstance(search, TantivySearch)
+    _, _, ids = await fill(db)
+    older = TantivySearch(search.root, schema_version=1)
+    old = (await rebuild.rebuild(db, older)).generation
+    await older.close()
+    assert (search.root / old / tantivy_index.SCHEMA_FILE).read_text() == "1"
+    assert "words" not in (search.root / old / "meta.json").read_text()
+
+    assert await search.live_generation() is None  # to the writers: one to build again
+    assert await found(search, "product") == ids  # searches still answer from it
+    assert await found(search, "prodcut") == ids  # with typos
+
+    async with inproc.services(runtime, "search-sync"):
+        new = await eventually(lambda: search.live_generation(), what="the rebuild")
+    assert new != old and not (search.root / old).exists()
+    assert (search.root / new / tantivy_index.SCHEMA_FILE).read_text() == "2"
+    assert await found(search, "product") == ids
+    assert await found(search, "prodcut") == ids
 
 
 async def _absent(search: SearchBackend, product_id: int) -> bool:

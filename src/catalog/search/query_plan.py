@@ -1,9 +1,15 @@
 """A `SearchQuery` as a tantivy query, built from parts (never parsed from the user's text).
 
-Scoring: a word found in the name weighs `NAME_BOOST` times one found in the description; a
-word of `FUZZY_MIN_CHARS` letters or more also matches with one typo (an insertion, deletion,
-substitution or transposition), weighted below an exact match. Every word must match somewhere
-(name, description or tags), or the whole query must equal a SKU. Filters do not score.
+Every word must match somewhere (name, description or tags), or the whole query must equal a
+SKU; a word of `FUZZY_MIN_CHARS` letters or more also matches with one typo (an insertion,
+deletion, substitution or transposition). Scoring (BM25): a word found in the name weighs
+`NAME_BOOST` times one found in the description; a match by a typo adds nothing, so it ranks
+below the exact matches. Filters do not score.
+
+Two queries come of one `SearchQuery`: the scored one for the page of hits, and one finding the
+same documents without scores for the total and the facets (`Plan.matches`). Both find words
+in one field holding name, description and tags (`WORDS_FIELD`); an index built before that
+field is searched field by field (`words_field=False`) until search-sync has rebuilt it.
 """
 
 from __future__ import annotations
@@ -53,38 +59,65 @@ _SORTS: Mapping[SearchSort, tuple[str | None, bool]] = {
 }
 
 
-def _word_query(schema: tantivy.Schema, word: str) -> tantivy.Query:
-    fields = (("name", NAME_BOOST), ("description", DESCRIPTION_BOOST), ("tags", TAG_BOOST))
+TEXT_FIELDS = (("name", NAME_BOOST), ("description", DESCRIPTION_BOOST), ("tags", TAG_BOOST))
+WORDS_FIELD = "words"  # name, description and tags in one field, for finding matches only
+
+
+def _exact(schema: tantivy.Schema, field: str, word: str) -> tantivy.Query:
+    return Query.term_query(schema, field, word, index_option="freq")  # BM25 needs no positions
+
+
+def _found(schema: tantivy.Schema, field: str, word: str) -> tantivy.Query:
+    """The documents holding `word` in `field`, or a word one edit from it if it is long
+    enough (one edit or none includes the word itself)."""
+    if len(word) >= FUZZY_MIN_CHARS:
+        return Query.fuzzy_term_query(schema, field, word, distance=1)
+    return Query.term_query(schema, field, word, index_option="basic")
+
+
+def _scored_words(schema: tantivy.Schema, words: list[str]) -> tantivy.Query:
+    """Every word found in `WORDS_FIELD`, scored by its exact matches in each text field: one
+    posting list per word to find the matches, instead of a union over the three fields
+    (with typos, six) of which the most common words hold hundreds of thousands of documents.
+    A match by a typo only adds nothing to the score, so it ranks below the exact ones."""
+    found = Query.boolean_query([(Occur.Must, _found(schema, WORDS_FIELD, w)) for w in words])
+    scores = [
+        (Occur.Should, Query.boost_query(_exact(schema, field, word), boost))
+        for word in words
+        for field, boost in TEXT_FIELDS
+    ]
+    return Query.boolean_query([(Occur.Must, Query.const_score_query(found, 0.0)), *scores])
+
+
+def _per_field_word(schema: tantivy.Schema, word: str, *, scored: bool) -> tantivy.Query:
+    """One word in any text field, for an index built before `WORDS_FIELD`. Unscored, the
+    fuzzy terms alone find the same documents."""
     options: list[tuple[tantivy.Occur, tantivy.Query]] = []
-    for field, boost in fields:
-        exact = Query.term_query(schema, field, word)
-        options.append((Occur.Should, Query.boost_query(exact, boost)))
+    for field, boost in TEXT_FIELDS:
+        if not scored:
+            options.append((Occur.Should, _found(schema, field, word)))
+            continue
+        options.append((Occur.Should, Query.boost_query(_exact(schema, field, word), boost)))
         if len(word) >= FUZZY_MIN_CHARS:
             fuzzy = Query.fuzzy_term_query(schema, field, word, distance=1)
             options.append((Occur.Should, Query.boost_query(fuzzy, boost * FUZZY_WEIGHT)))
     return Query.boolean_query(options)
 
 
-def _word_matches(schema: tantivy.Schema, word: str) -> tantivy.Query:
-    """The documents `_word_query` finds, without scoring them: a word long enough for typos
-    needs only its fuzzy terms (one edit or none includes the word itself), which halves the
-    clauses to visit."""
-    fuzzy = len(word) >= FUZZY_MIN_CHARS
+def _words_query(
+    schema: tantivy.Schema, words: list[str], *, scored: bool, words_field: bool
+) -> tantivy.Query:
+    if words_field and scored:
+        return _scored_words(schema, words)
+    if words_field:
+        return Query.boolean_query([(Occur.Must, _found(schema, WORDS_FIELD, w)) for w in words])
     return Query.boolean_query(
-        [
-            (
-                Occur.Should,
-                Query.fuzzy_term_query(schema, field, word, distance=1)
-                if fuzzy
-                else Query.term_query(schema, field, word),
-            )
-            for field in ("name", "description", "tags")
-        ]
+        [(Occur.Must, _per_field_word(schema, w, scored=scored)) for w in words]
     )
 
 
 def _text_query(
-    schema: tantivy.Schema, query: SearchQuery, *, scored: bool = True
+    schema: tantivy.Schema, query: SearchQuery, *, scored: bool, words_field: bool
 ) -> tantivy.Query | None:
     words = query.words
     sku = query.sku
@@ -92,11 +125,10 @@ def _text_query(
         return None
     alternatives: list[tuple[tantivy.Occur, tantivy.Query]] = []
     if sku:
-        exact_sku = Query.term_query(schema, "sku", sku)
+        exact_sku = Query.term_query(schema, "sku", sku, index_option="basic")
         alternatives.append((Occur.Should, Query.boost_query(exact_sku, SKU_BOOST)))
     if words:
-        word_query = _word_query if scored else _word_matches
-        all_words = Query.boolean_query([(Occur.Must, word_query(schema, w)) for w in words])
+        all_words = _words_query(schema, words, scored=scored, words_field=words_field)
         alternatives.append((Occur.Should, all_words))
     return Query.boolean_query(alternatives)
 
@@ -105,9 +137,10 @@ def _any_of(schema: tantivy.Schema, field: str, values: Sequence[str]) -> tantiv
     # Term queries rather than a term set: a term set collects every matching document of
     # each value first (most of the catalogue for `status=active`), where a term query is
     # only asked about the documents the rest of the query finds.
-    if len(values) == 1:
-        return Query.term_query(schema, field, values[0])
-    return Query.boolean_query([(Occur.Should, Query.term_query(schema, field, v)) for v in values])
+    terms = [Query.term_query(schema, field, value, index_option="basic") for value in values]
+    if len(terms) == 1:
+        return terms[0]
+    return Query.boolean_query([(Occur.Should, term) for term in terms])
 
 
 # Fields holding exactly one of a few values in every document.
@@ -141,7 +174,9 @@ def _filters(
 ) -> list[tuple[tantivy.Occur, tantivy.Query]]:
     filters: list[tuple[tantivy.Occur, tantivy.Query]] = []
     if query.category_id is not None:
-        filters.append((Occur.Must, Query.term_query(schema, "category_ids", query.category_id)))
+        filters.append(
+            (Occur.Must, Query.term_query(schema, "category_ids", query.category_id, "basic"))
+        )
     if query.brands:
         filters.append((Occur.Must, _any_of(schema, "brand", query.brands)))
     for field, values in (("stock_level", query.stock_levels), ("status", query.statuses)):
@@ -177,9 +212,12 @@ def _combined(
     return Query.boolean_query(clauses)
 
 
-def tantivy_query(schema: tantivy.Schema, query: SearchQuery, doc_freq: DocFreq) -> Plan:
-    """`doc_freq` (the searcher's) picks the cheaper form of some filters."""
-    text = _text_query(schema, query)
+def tantivy_query(
+    schema: tantivy.Schema, query: SearchQuery, doc_freq: DocFreq, *, words_field: bool = True
+) -> Plan:
+    """`doc_freq` (the searcher's) picks the cheaper form of some filters; `words_field` is
+    False for an index built before `WORDS_FIELD`."""
+    text = _text_query(schema, query, scored=True, words_field=words_field)
     filters = _filters(schema, query, doc_freq)
     order_by, ascending = _SORTS[query.sort]
     if order_by is None and text is None:
@@ -187,7 +225,9 @@ def tantivy_query(schema: tantivy.Schema, query: SearchQuery, doc_freq: DocFreq)
         order_by, ascending = "created_at", False
     return Plan(
         query=_combined(text, filters),
-        matches=_combined(_text_query(schema, query, scored=False), filters),
+        matches=_combined(
+            _text_query(schema, query, scored=False, words_field=words_field), filters
+        ),
         order_by=order_by,
         ascending=ascending,
     )

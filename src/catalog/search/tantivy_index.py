@@ -31,12 +31,18 @@ from catalog.search.documents import ProductDocument
 from catalog.search.query import Hit, SearchQuery, SearchResult
 
 LIVE_FILE = "LIVE"
+# The version of `schema()` and `to_tantivy()` a generation was built with, in a file of that
+# name in its directory (none: 1). A live generation of an older version is not live to the
+# writers: search-sync builds a new one, while searches go on reading the old one.
+SCHEMA_FILE = "SCHEMA"
+SCHEMA_VERSION = 2  # 2: the `words` field
 WRITER_HEAP_BYTES = 64_000_000
 WRITER_THREADS = 1  # the machine's other cores serve searches and PostgreSQL
 DIGEST_CHUNK = 100_000  # ids per query when reading every digest
 
 
-def schema() -> tantivy.Schema:
+def schema(version: int = SCHEMA_VERSION) -> tantivy.Schema:
+    """The index's fields, as of `version` (an older one describes what older builds wrote)."""
     builder = tantivy.SchemaBuilder()
     builder.add_integer_field("id", stored=True, indexed=True, fast=True)
     builder.add_text_field("sku", tokenizer_name="raw")
@@ -53,6 +59,9 @@ def schema() -> tantivy.Schema:
     builder.add_date_field("created_at", fast=True)
     builder.add_integer_field("digest", fast=True)
     builder.add_bytes_field("source", stored=True)
+    if version >= 2:  # last, so that the fields before keep their numbers in older indexes
+        words = query_plan.WORDS_FIELD
+        builder.add_text_field(words, tokenizer_name="default", index_option="basic")
     return builder.build()
 
 
@@ -73,6 +82,10 @@ def to_tantivy(document: ProductDocument) -> tantivy.Document:
     doc.add_text("status", document.status)
     for tag in document.tags:
         doc.add_text("tags", tag)
+    doc.add_text(query_plan.WORDS_FIELD, document.name)
+    doc.add_text(query_plan.WORDS_FIELD, document.description)
+    for tag in document.tags:
+        doc.add_text(query_plan.WORDS_FIELD, tag)
     doc.add_float("popularity", document.popularity)
     doc.add_date("created_at", document.created_at.astimezone(UTC).replace(tzinfo=None))
     doc.add_integer("digest", document.digest)
@@ -86,6 +99,7 @@ class _Reader:
     index: tantivy.Index
     live_stamp: tuple[int, int]
     meta: bytes | None  # the generation's meta.json as last loaded
+    words_field: bool  # built with `query_plan.WORDS_FIELD` (schema version 2 and later)
     reloads: int = 0
 
     @property
@@ -108,10 +122,18 @@ class TantivySearch:
     name = "tantivy"
 
     def __init__(
-        self, root: Path, *, writer_heap_bytes: int = WRITER_HEAP_BYTES, writer_threads: int = 1
+        self,
+        root: Path,
+        *,
+        writer_heap_bytes: int = WRITER_HEAP_BYTES,
+        writer_threads: int = 1,
+        schema_version: int = SCHEMA_VERSION,
     ) -> None:
+        """`schema_version`: the schema of the generations this one builds and keeps live (an
+        older one only to make such generations, as tests of an upgrade do)."""
         self.root = root
-        self._schema = schema()
+        self._version = schema_version
+        self._schema = schema(schema_version)
         self._heap = writer_heap_bytes
         self._threads = writer_threads
         self._writers: dict[str, tuple[tantivy.Index, tantivy.IndexWriter]] = {}
@@ -121,7 +143,16 @@ class TantivySearch:
     # -- generations ------------------------------------------------------------------------
 
     async def live_generation(self) -> str | None:
-        return self._read_live()
+        live = self._read_live()
+        if live is None or self._schema_version(live) != self._version:
+            return None  # none yet, or one to build again (searches still read it meanwhile)
+        return live
+
+    def _schema_version(self, generation: str) -> int:
+        try:
+            return int((self.root / generation / SCHEMA_FILE).read_text())
+        except (FileNotFoundError, ValueError):
+            return 1
 
     async def create_generation(self) -> str:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
@@ -132,6 +163,7 @@ class TantivySearch:
 
     def _create(self, path: Path) -> None:
         path.mkdir(parents=True)
+        (path / SCHEMA_FILE).write_text(str(self._version))
         tantivy.Index(self._schema, path=str(path), reuse=False)
 
     async def activate(self, generation: str) -> str | None:
@@ -210,8 +242,8 @@ class TantivySearch:
         except FileNotFoundError:
             return None
 
-    def _live_index(self) -> tuple[str, tantivy.Index]:
-        """The live generation's version and index, reopened when `LIVE` names another one."""
+    def _live_index(self) -> _Reader:
+        """The live generation's reader, reopened when `LIVE` names another one."""
         try:
             stat = (self.root / LIVE_FILE).stat()
         except FileNotFoundError:
@@ -231,18 +263,19 @@ class TantivySearch:
                 except ValueError as error:
                     problem = f"the search index cannot be opened: {error}"
                     raise SearchUnavailable(problem) from error
-                reader = self._reader = _Reader(generation, index, stamp, meta)
+                words_field = self._schema_version(generation) >= 2
+                reader = self._reader = _Reader(generation, index, stamp, meta, words_field)
             else:
                 meta = _meta_of(self.root / reader.generation / "meta.json")
                 if meta != reader.meta:
                     reader.meta = meta  # before reloading, for the same reason
                     reader.index.reload()
                     reader.reloads += 1
-            return reader.version, reader.index
+            return reader
 
     def _index_of(self, generation: str | None) -> tantivy.Index:
         if generation is None:
-            return self._live_index()[1]
+            return self._live_index().index
         path = self.root / generation
         if not (path / "meta.json").exists():
             raise GenerationGone(f"no search index generation {generation!r}")
@@ -292,9 +325,11 @@ class TantivySearch:
         return found
 
     async def search(self, query: SearchQuery) -> SearchResult:
-        version, index = self._live_index()
-        searcher = index.searcher()
-        plan = query_plan.tantivy_query(self._schema, query, searcher.doc_freq)
+        reader = self._live_index()
+        version, searcher = reader.version, reader.index.searcher()
+        plan = query_plan.tantivy_query(
+            self._schema, query, searcher.doc_freq, words_field=reader.words_field
+        )
         if not query.facets:
             total, hits = await asyncio.to_thread(_hits, searcher, plan, query, count=True)
             return SearchResult(total=total, hits=hits, facets={}, version=version)
@@ -325,7 +360,7 @@ def _hits(
         found = searcher.search(plan.query, limit=limit, offset=query.offset, count=count)
     else:
         found = searcher.search(
-            plan.query,
+            plan.matches,  # ordered by a field: scores would be computed for nothing
             limit=limit,
             offset=query.offset,
             count=count,
