@@ -19,7 +19,9 @@ from psycopg.rows import dict_row
 from catalog.bootstrap import Runtime
 from catalog.settings import Settings
 from catalog.work.services.leadership import LOCK_APPLICATION_NAME
+from catalog.work.services.loop import WAKE_COALESCE_S
 from catalog.work.services.runner import ServiceRunner
+from catalog.work.services.status import request_wake
 from tests.support import services as test_services
 from tests.support.polling import eventually
 from tests.support.services import create_tables, fail_next, steps
@@ -166,6 +168,26 @@ async def test_a_notify_runs_the_step_before_its_interval(runtime: Runtime) -> N
         await notify(runtime, test_services.WAKE_CHANNEL)
         await eventually(lambda: len(steps(url, "test-wakeable")) == 2, timeout_s=3, what="wake")
     assert [s.trigger for s in steps(url, "test-wakeable")] == ["takeover", "notify"]
+
+
+async def test_an_operators_wake_up_while_a_notify_is_coalescing_is_not_lost(
+    runtime: Runtime,
+) -> None:
+    """The wake-up arrives in the short wait that gathers a burst of NOTIFYs: that step runs
+    as the wake-up (a service may do more then, as search-sync reconciles), not as a NOTIFY
+    with the wake-up cleared unseen."""
+    url = runtime.database_url
+    async with running(runtime, "test-wakeable"):
+        await eventually(lambda: steps(url, "test-wakeable"), what="the takeover step")
+        await notify(runtime, test_services.WAKE_CHANNEL)
+        await asyncio.sleep(WAKE_COALESCE_S / 3)  # the loop has seen it and is gathering more
+        async with runtime.work.pool.connection() as conn:
+            await request_wake(conn, "test-wakeable")
+
+        async def woken() -> bool:
+            return any(s.trigger == "wake" for s in steps(url, "test-wakeable"))
+
+        await eventually(woken, timeout_s=3, what="a step for the wake-up")
 
 
 async def test_a_burst_of_notifies_is_coalesced_into_few_steps(runtime: Runtime) -> None:

@@ -184,6 +184,8 @@ class Term:
             await wait_any(*hard, timeout_s=WAKE_COALESCE_S)
             if self.leaving():
                 return None
+            if self.signals.wake.is_set():
+                trigger = Trigger.WAKE  # an operator's wake-up in the meantime: cleared below
         # Cleared as the step starts, so that a signal arriving during the step runs another.
         self.signals.clear()
         return trigger
