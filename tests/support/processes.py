@@ -7,8 +7,10 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,8 +68,18 @@ class CatalogProcess:
         raise AssertionError(f"{text!r} not seen in {timeout_s} s:\n{self.log()}")
 
 
+def data_dir_of(database_url: str) -> Path:
+    """A data directory of the test's own, shared by the processes on its database (as on one
+    host): never the checkout's `.catalog`, where a later `catalog serve` would find the test's
+    search index."""
+    database = urlsplit(database_url).path.strip("/") or "catalog"
+    return Path(tempfile.gettempdir()) / "catalog-test-data" / database
+
+
 def catalog_env(database_url: str, **settings: object) -> dict[str, str]:
-    """The environment of a child process using `database_url` and CATALOG_* `settings`."""
+    """The environment of a child process using `database_url` and CATALOG_* `settings`
+    (`data_dir` defaults to `data_dir_of(database_url)`)."""
+    settings.setdefault("data_dir", str(data_dir_of(database_url)))
     env = {k: v for k, v in os.environ.items() if not k.startswith("CATALOG_")}
     env["CATALOG_DATABASE_URL"] = database_url
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
