@@ -151,8 +151,8 @@ class CategoryLabels:
             if version is not None and kept is self._names:
                 # Kept unless a newer version started over meanwhile (this read may predate it).
                 kept.update(found)
-        labels = {value: found.get(value) or kept.get(value) for value in wanted}
-        return {value: name for value, name in labels.items() if name is not None}
+        names = kept | found  # every wanted value is in one or the other
+        return {value: name for value in wanted if (name := names[value]) is not None}
 
 
 @router.get(

@@ -35,7 +35,8 @@ LIVE_FILE = "LIVE"
 # name in its directory (none: 1). A live generation of an older version is not live to the
 # writers: search-sync builds a new one, while searches go on reading the old one.
 SCHEMA_FILE = "SCHEMA"
-SCHEMA_VERSION = 2  # 2: the `words` field
+SCHEMA_VERSION = 2
+WORDS_SINCE = 2  # the version that added `query_plan.WORDS_FIELD`
 WRITER_HEAP_BYTES = 64_000_000
 WRITER_THREADS = 1  # the machine's other cores serve searches and PostgreSQL
 DIGEST_CHUNK = 100_000  # ids per query when reading every digest
@@ -59,7 +60,7 @@ def schema(version: int = SCHEMA_VERSION) -> tantivy.Schema:
     builder.add_date_field("created_at", fast=True)
     builder.add_integer_field("digest", fast=True)
     builder.add_bytes_field("source", stored=True)
-    if version >= 2:  # last, so that the fields before keep their numbers in older indexes
+    if version >= WORDS_SINCE:  # last, so that the fields before keep their numbers
         words = query_plan.WORDS_FIELD
         builder.add_text_field(words, tokenizer_name="default", index_option="basic")
     return builder.build()
@@ -80,11 +81,10 @@ def to_tantivy(document: ProductDocument) -> tantivy.Document:
     doc.add_float("price", float(document.price))
     doc.add_text("stock_level", document.stock_level)
     doc.add_text("status", document.status)
-    for tag in document.tags:
-        doc.add_text("tags", tag)
     doc.add_text(query_plan.WORDS_FIELD, document.name)
     doc.add_text(query_plan.WORDS_FIELD, document.description)
     for tag in document.tags:
+        doc.add_text("tags", tag)
         doc.add_text(query_plan.WORDS_FIELD, tag)
     doc.add_float("popularity", document.popularity)
     doc.add_date("created_at", document.created_at.astimezone(UTC).replace(tzinfo=None))
@@ -99,7 +99,7 @@ class _Reader:
     index: tantivy.Index
     live_stamp: tuple[int, int]
     meta: bytes | None  # the generation's meta.json as last loaded
-    words_field: bool  # built with `query_plan.WORDS_FIELD` (schema version 2 and later)
+    words_field: bool  # built with `query_plan.WORDS_FIELD` (schema WORDS_SINCE and later)
     reloads: int = 0
 
     @property
@@ -263,7 +263,7 @@ class TantivySearch:
                 except ValueError as error:
                     problem = f"the search index cannot be opened: {error}"
                     raise SearchUnavailable(problem) from error
-                words_field = self._schema_version(generation) >= 2
+                words_field = self._schema_version(generation) >= WORDS_SINCE
                 reader = self._reader = _Reader(generation, index, stamp, meta, words_field)
             else:
                 meta = _meta_of(self.root / reader.generation / "meta.json")
